@@ -1,0 +1,140 @@
+//! Typed log leaves: a tag byte, then the record.
+//!
+//! | tag  | record            | defined by |
+//! |------|-------------------|------------|
+//! | 0x01 | Enrollment        | reserved (agent enrollment, issue 4) |
+//! | 0x02 | KeyBinding        | reserved (issue 4) |
+//! | 0x03 | Entry             | [`crate::entry`] |
+//! | 0x04 | BatchAttestation  | reserved (issue 5) |
+//! | 0x05 | Blob              | a chunk (1 to 61,440 bytes) of a record's detached data |
+//!
+//! Every leaf is at most [`MAX_LEAF`] bytes. `Blob` leaves belong to the
+//! first non-blob record after them, which names their concatenation by
+//! SHA-256 and length; [`LeafReader`] enforces that pairing.
+
+use alloc::vec::Vec;
+
+use crate::entry::{EntryLeaf, MAX_DETACHED};
+use crate::error::{Error, Result};
+use crate::entry::SignedEntry;
+
+/// Largest leaf (C2SP tlog-tiles entry bundles use a 16-bit length).
+pub const MAX_LEAF: usize = 65_535;
+/// Largest chunk in one `Blob` leaf (60 KiB).
+pub const BLOB_CHUNK: usize = 60 * 1024;
+
+/// Leaf tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum LeafTag {
+    /// Builder enrollment (reserved).
+    Enrollment = 0x01,
+    /// A new SK binding (reserved).
+    KeyBinding = 0x02,
+    /// A signed provenance entry.
+    Entry = 0x03,
+    /// A batch attestation (reserved).
+    BatchAttestation = 0x04,
+    /// Detached data of the next record.
+    Blob = 0x05,
+}
+
+/// A decoded leaf.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Leaf {
+    /// A chunk of the next record's detached data.
+    Blob(Vec<u8>),
+    /// An entry (its detached lists, if any, still to be attached).
+    Entry(EntryLeaf),
+}
+
+impl Leaf {
+    /// Decode one leaf. Reserved tags are refused until their records exist.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_LEAF {
+            return Err(Error::TooLarge {
+                what: "leaf",
+                len: bytes.len(),
+                max: MAX_LEAF,
+            });
+        }
+        let (&tag, rest) = bytes
+            .split_first()
+            .ok_or(Error::Truncated { what: "leaf" })?;
+        match tag {
+            t if t == LeafTag::Entry as u8 => EntryLeaf::decode(rest).map(Leaf::Entry),
+            t if t == LeafTag::Blob as u8 => {
+                if rest.is_empty() {
+                    return Err(Error::Truncated { what: "blob leaf" });
+                }
+                if rest.len() > BLOB_CHUNK {
+                    return Err(Error::TooLarge {
+                        what: "blob leaf",
+                        len: rest.len(),
+                        max: BLOB_CHUNK,
+                    });
+                }
+                Ok(Leaf::Blob(rest.to_vec()))
+            }
+            other => Err(Error::UnknownLeafTag(other)),
+        }
+    }
+}
+
+/// A record completed by [`LeafReader`].
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A signed entry (signature not yet verified).
+    Entry(SignedEntry),
+}
+
+/// Reads a log's leaves in order and yields complete records.
+#[derive(Default)]
+pub struct LeafReader {
+    pending: Vec<u8>,
+    pending_leaves: usize,
+}
+
+impl LeafReader {
+    /// A reader at the start of a log (or at a record boundary).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed the next leaf; returns a record when one completes.
+    pub fn push(&mut self, leaf: &[u8]) -> Result<Option<Record>> {
+        match Leaf::decode(leaf)? {
+            Leaf::Blob(chunk) => {
+                if self.pending.len() + chunk.len() > MAX_DETACHED {
+                    return Err(Error::TooLarge {
+                        what: "detached data",
+                        len: self.pending.len() + chunk.len(),
+                        max: MAX_DETACHED,
+                    });
+                }
+                self.pending.extend_from_slice(&chunk);
+                self.pending_leaves += 1;
+                Ok(None)
+            }
+            Leaf::Entry(e) => {
+                let blob = core::mem::take(&mut self.pending);
+                let had_blobs = core::mem::take(&mut self.pending_leaves) > 0;
+                let signed = e.attach(had_blobs.then_some(blob.as_slice()))?;
+                Ok(Some(Record::Entry(signed)))
+            }
+        }
+    }
+
+    /// Check that no blob leaves are left without their record.
+    pub fn finish(self) -> Result<()> {
+        if self.pending_leaves > 0 {
+            return Err(Error::Truncated {
+                what: "blob leaves without the record they belong to",
+            });
+        }
+        Ok(())
+    }
+}

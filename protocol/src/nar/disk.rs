@@ -1,0 +1,161 @@
+//! The NAR disk walk: serialise or hash a path as `nix-store --dump` does.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::{NarHasher, NarSink, NarSummary, NarWriter};
+use crate::error::{Error, Result};
+
+/// Read buffer per worker: large enough that syscalls are noise next to
+/// SHA-256, small enough to stay in L2.
+pub const DEFAULT_BUFFER: usize = 256 * 1024;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+struct Walker<'b, S> {
+    writer: NarWriter<S>,
+    buf: &'b mut [u8],
+}
+
+impl<S: NarSink> Walker<'_, S> {
+    fn node(&mut self, path: &Path) -> Result<()> {
+        let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(io_err(path))?;
+            self.writer.symlink(target.as_os_str().as_bytes())
+        } else if ft.is_file() {
+            self.regular(path, meta.permissions().mode() & 0o100 != 0)
+        } else if ft.is_dir() {
+            let mut names = Vec::new();
+            for entry in fs::read_dir(path).map_err(io_err(path))? {
+                names.push(entry.map_err(io_err(path))?.file_name());
+            }
+            names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            self.writer.begin_directory()?;
+            for name in names {
+                self.writer.begin_entry(name.as_bytes())?;
+                self.node(&path.join(&name))?;
+                self.writer.end_entry()?;
+            }
+            self.writer.end_directory()
+        } else {
+            Err(Error::UnsupportedFileType(path.to_path_buf()))
+        }
+    }
+
+    fn regular(&mut self, path: &Path, executable: bool) -> Result<()> {
+        let mut file = File::open(path).map_err(io_err(path))?;
+        // The size must come before the contents; take it from the open file.
+        let size = file.metadata().map_err(io_err(path))?.len();
+        self.writer.begin_regular(executable, size)?;
+        let mut done: u64 = 0;
+        loop {
+            let n = match file.read(self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(path)(e)),
+            };
+            let chunk = self.buf.get(..n).unwrap_or_default();
+            done = done.saturating_add(n as u64);
+            if done > size {
+                break;
+            }
+            self.writer.contents(chunk)?;
+        }
+        if done != size {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("file changed size while it was read"),
+            });
+        }
+        self.writer.end_regular(size)
+    }
+}
+
+fn walk<S: NarSink>(path: &Path, sink: S, buf: &mut [u8]) -> Result<S> {
+    let mut w = Walker {
+        writer: NarWriter::new(sink)?,
+        buf,
+    };
+    w.node(path)?;
+    Ok(w.writer.into_sink())
+}
+
+/// NAR hash and size of `path` (not following a top-level symlink, as Nix).
+pub fn hash_path(path: &Path) -> Result<NarSummary> {
+    let mut buf = vec![0u8; DEFAULT_BUFFER];
+    Ok(walk(path, NarHasher::new(), &mut buf)?.finish())
+}
+
+struct IoSink<W> {
+    out: W,
+}
+
+impl<W: Write> NarSink for IoSink<W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|source| Error::Io {
+            path: PathBuf::from("<output>"),
+            source,
+        })
+    }
+}
+
+/// Write the NAR of `path` to `out` (what `nix-store --dump` prints).
+pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<W> {
+    let mut buf = vec![0u8; DEFAULT_BUFFER];
+    Ok(walk(path, IoSink { out }, &mut buf)?.out)
+}
+
+/// Hash many paths on up to `jobs` threads (at least one). Results come back
+/// in the order of `paths`; one path's failure does not stop the others.
+pub fn hash_paths(paths: &[PathBuf], jobs: usize) -> Vec<Result<NarSummary>> {
+    let jobs = jobs.clamp(1, paths.len().max(1));
+    if jobs == 1 {
+        return paths.iter().map(|p| hash_path(p)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<NarSummary>>>> =
+        Mutex::new(paths.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let mut buf = vec![0u8; DEFAULT_BUFFER];
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let r = walk(path, NarHasher::new(), &mut buf).map(NarHasher::finish);
+                    if let Ok(mut guard) = results.lock() {
+                        if let Some(slot) = guard.get_mut(i) {
+                            *slot = Some(r);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results
+        .into_iter()
+        .zip(paths)
+        .map(|(r, p)| {
+            r.unwrap_or_else(|| {
+                Err(Error::Io {
+                    path: p.clone(),
+                    source: std::io::Error::other("hashing worker stopped"),
+                })
+            })
+        })
+        .collect()
+}

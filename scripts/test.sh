@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Every check the issues name, on a fresh Debian/Ubuntu machine as root:
+# installs the system packages it needs if missing, then fmt, clippy
+# (-D warnings), docs, the licence check, the no_std check, all tests
+# (fuzz corpora included) and, where a nightly toolchain exists, short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+MSRV=1.85
+NO_STD_TARGET=thumbv7em-none-eabi
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+step() { printf '\n==> %s\n' "$*"; }
+t0=$SECONDS
+
+step "system packages"
+PKGS=(build-essential pkg-config python3 libtss2-dev swtpm swtpm-tools tpm2-tools nix-bin busybox-static)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "need root to install ${missing[*]}" >&2; exit 2; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "all present: ${PKGS[*]}"
+fi
+
+step "Rust toolchain (minimum $MSRV)"
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install rustup (https://rustup.rs) and a stable toolchain >= $MSRV" >&2; exit 2
+fi
+have=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n%s\n' "$MSRV" "$have" | sort -V | head -n1)" != "$MSRV" ]; then
+  echo "rustc $have is older than $MSRV; run: rustup toolchain install stable && rustup default stable" >&2; exit 2
+fi
+echo "rustc $have"
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "licences (permissive only)"
+python3 scripts/check-licences.py --self-test
+python3 scripts/check-licences.py
+python3 scripts/check-licences.py --manifest-path fuzz/Cargo.toml
+
+step "no_std: provenix-protocol for $NO_STD_TARGET without default features"
+if ! rustup target list --installed | grep -qx "$NO_STD_TARGET"; then
+  rustup target add "$NO_STD_TARGET" || { echo "cannot add $NO_STD_TARGET: the no_std check cannot run" >&2; exit 1; }
+fi
+cargo check --locked -p provenix-protocol --no-default-features --target "$NO_STD_TARGET"
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps --quiet
+
+step "cargo test (workspace, fuzz corpora replayed by stable tests)"
+cargo test --locked --workspace
+
+step "fuzzing"
+if rustup toolchain list | grep -q '^nightly'; then
+  if ! command -v cargo-fuzz >/dev/null; then
+    echo "installing cargo-fuzz (nightly toolchain present)"
+    cargo install cargo-fuzz --locked --quiet
+  fi
+  for target in $(cd fuzz && cargo +nightly fuzz list); do
+    echo "fuzz $target for ${FUZZ_SECONDS}s"
+    (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+       -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=0 2>&1 | tail -n 2)
+  done
+else
+  echo "NOT RUN: no nightly toolchain here, so cargo-fuzz cannot run; the corpora were replayed by cargo test above"
+fi
+
+step "all checks passed in $((SECONDS - t0)) s"
