@@ -29,7 +29,9 @@ pub fn nix32_encode(bytes: &[u8]) -> String {
         let lo = u16::from(bytes.get(i).copied().unwrap_or(0)) >> j;
         let hi = u16::from(bytes.get(i + 1).copied().unwrap_or(0)) << (8 - j);
         let digit = usize::from((lo | hi) & 0x1f);
-        out.push(char::from(NIX32_ALPHABET.get(digit).copied().unwrap_or(b'0')));
+        out.push(char::from(
+            NIX32_ALPHABET.get(digit).copied().unwrap_or(b'0'),
+        ));
     }
     out
 }

@@ -428,7 +428,9 @@ impl EntryLeaf {
             });
         }
         let sig: [u8; 64] = match rest.len() {
-            64 => rest.try_into().map_err(|_| Error::Truncated { what: WHAT })?,
+            64 => rest
+                .try_into()
+                .map_err(|_| Error::Truncated { what: WHAT })?,
             n if n < 64 => return Err(Error::Truncated { what: WHAT }),
             n => {
                 return Err(Error::TrailingBytes {
@@ -476,7 +478,10 @@ impl EntryLeaf {
                         reason: "blob leaves do not match the digest in the entry",
                     });
                 }
-                (decode_exact::<ListsWire>("entry lists", b)?, Some(b.to_vec()))
+                (
+                    decode_exact::<ListsWire>("entry lists", b)?,
+                    Some(b.to_vec()),
+                )
             }
             (ListsField::Inline(_), Some(_)) => {
                 return Err(Error::InvalidValue {

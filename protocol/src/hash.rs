@@ -149,7 +149,10 @@ mod tests {
             Sha256Digest::of(b"").to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(Sha256Digest::of_parts(&[b"ab", b"c"]), Sha256Digest::of(b"abc"));
+        assert_eq!(
+            Sha256Digest::of_parts(&[b"ab", b"c"]),
+            Sha256Digest::of(b"abc")
+        );
     }
 
     #[test]

@@ -131,7 +131,10 @@ mod tests {
         assert_eq!(BuilderId::from_public_digest(&id.digest()), id);
         let mut bad = *id.as_bytes();
         bad[1] = 0x04;
-        assert!(matches!(BuilderId::from_bytes(bad), Err(Error::InvalidValue { .. })));
+        assert!(matches!(
+            BuilderId::from_bytes(bad),
+            Err(Error::InvalidValue { .. })
+        ));
     }
 
     #[test]

@@ -14,9 +14,9 @@
 
 use alloc::vec::Vec;
 
+use crate::entry::SignedEntry;
 use crate::entry::{EntryLeaf, MAX_DETACHED};
 use crate::error::{Error, Result};
-use crate::entry::SignedEntry;
 
 /// Largest leaf (C2SP tlog-tiles entry bundles use a 16-bit length).
 pub const MAX_LEAF: usize = 65_535;
@@ -47,7 +47,7 @@ pub enum Leaf {
     /// A chunk of the next record's detached data.
     Blob(Vec<u8>),
     /// An entry (its detached lists, if any, still to be attached).
-    Entry(EntryLeaf),
+    Entry(alloc::boxed::Box<EntryLeaf>),
 }
 
 impl Leaf {
@@ -64,7 +64,9 @@ impl Leaf {
             .split_first()
             .ok_or(Error::Truncated { what: "leaf" })?;
         match tag {
-            t if t == LeafTag::Entry as u8 => EntryLeaf::decode(rest).map(Leaf::Entry),
+            t if t == LeafTag::Entry as u8 => {
+                EntryLeaf::decode(rest).map(|e| Leaf::Entry(alloc::boxed::Box::new(e)))
+            }
             t if t == LeafTag::Blob as u8 => {
                 if rest.is_empty() {
                     return Err(Error::Truncated { what: "blob leaf" });
@@ -122,7 +124,7 @@ impl LeafReader {
             Leaf::Entry(e) => {
                 let blob = core::mem::take(&mut self.pending);
                 let had_blobs = core::mem::take(&mut self.pending_leaves) > 0;
-                let signed = e.attach(had_blobs.then_some(blob.as_slice()))?;
+                let signed = (*e).attach(had_blobs.then_some(blob.as_slice()))?;
                 Ok(Some(Record::Entry(signed)))
             }
         }
@@ -137,4 +139,59 @@ impl LeafReader {
         }
         Ok(())
     }
+}
+
+/// Most leaves in one entry bundle (a full C2SP tlog-tiles tile).
+pub const MAX_BUNDLE_LEAVES: usize = 256;
+
+/// Encode leaves as a C2SP tlog-tiles entry bundle: each leaf as a u16
+/// big-endian length and its bytes.
+pub fn encode_bundle<L: AsRef<[u8]>>(leaves: &[L]) -> Result<Vec<u8>> {
+    if leaves.len() > MAX_BUNDLE_LEAVES {
+        return Err(Error::TooLarge {
+            what: "entry bundle",
+            len: leaves.len(),
+            max: MAX_BUNDLE_LEAVES,
+        });
+    }
+    let mut out = Vec::new();
+    for leaf in leaves {
+        let leaf = leaf.as_ref();
+        let len = u16::try_from(leaf.len()).map_err(|_| Error::TooLarge {
+            what: "leaf",
+            len: leaf.len(),
+            max: MAX_LEAF,
+        })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(leaf);
+    }
+    Ok(out)
+}
+
+/// Split a C2SP tlog-tiles entry bundle into its leaves (at most 256; a
+/// length running past the end is refused).
+pub fn decode_bundle(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut leaves = Vec::new();
+    while !bytes.is_empty() {
+        if leaves.len() == MAX_BUNDLE_LEAVES {
+            return Err(Error::TrailingBytes {
+                what: "entry bundle (more than 256 leaves)",
+                extra: bytes.len(),
+            });
+        }
+        let (len, rest) = match bytes {
+            [hi, lo, rest @ ..] => (usize::from(u16::from_be_bytes([*hi, *lo])), rest),
+            _ => {
+                return Err(Error::Truncated {
+                    what: "entry bundle",
+                })
+            }
+        };
+        let leaf = rest.get(..len).ok_or(Error::Truncated {
+            what: "entry bundle",
+        })?;
+        leaves.push(leaf);
+        bytes = rest.get(len..).unwrap_or_default();
+    }
+    Ok(leaves)
 }

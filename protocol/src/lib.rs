@@ -28,7 +28,15 @@
 //! hash trees; C2SP `signed-note`, `tlog-checkpoint` and `tlog-cosignature`.
 //! Byte layouts are documented in `docs/wire-format.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 extern crate alloc;
 

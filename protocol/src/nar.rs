@@ -260,7 +260,12 @@ mod tests {
     #[test]
     fn hasher_equals_hash_of_bytes() {
         let mut dir = BTreeMap::new();
-        dir.insert(b"b".to_vec(), Node::Symlink { target: b"a".to_vec() });
+        dir.insert(
+            b"b".to_vec(),
+            Node::Symlink {
+                target: b"a".to_vec(),
+            },
+        );
         dir.insert(
             b"a".to_vec(),
             Node::Regular {

@@ -306,17 +306,41 @@ Sig: test-1:TTPyyp/WFpXPegnkF7GS3V2PkE+R6MZwIKcjFdsxgIKja9F2YP9IWr9diea7faRi7GIx
 
     #[test]
     fn refusals_one_field_each() {
-        assert!(matches!(broken("NarSize: 456\n", ""), Err(Error::MissingField { field: "NarSize", .. })));
-        assert!(matches!(broken("NarSize: 456", "NarSize: 0"), Err(Error::InvalidValue { .. })));
-        assert!(matches!(broken("NarSize: 456", "NarSize: 4x6"), Err(Error::Syntax { line: 7, .. })));
-        assert!(matches!(broken("URL: ", "URL:"), Err(Error::Syntax { line: 2, .. })));
+        assert!(matches!(
+            broken("NarSize: 456\n", ""),
+            Err(Error::MissingField {
+                field: "NarSize",
+                ..
+            })
+        ));
+        assert!(matches!(
+            broken("NarSize: 456", "NarSize: 0"),
+            Err(Error::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            broken("NarSize: 456", "NarSize: 4x6"),
+            Err(Error::Syntax { line: 7, .. })
+        ));
+        assert!(matches!(
+            broken("URL: ", "URL:"),
+            Err(Error::Syntax { line: 2, .. })
+        ));
         assert!(matches!(
             broken("Compression: xz", "Compression: xz\nURL: x"),
             Err(Error::DuplicateField { field: "URL", .. })
         ));
-        assert!(matches!(broken("NarHash: sha256:", "NarHash: md5:"), Err(Error::UnsupportedHashAlgorithm(_))));
-        assert!(matches!(broken("/nix/store/bvmd", "/nix/stor/bvmd"), Err(Error::InvalidStorePath { .. })));
-        assert!(matches!(NarInfo::parse(SAMPLE.trim_end()), Err(Error::Syntax { .. })));
+        assert!(matches!(
+            broken("NarHash: sha256:", "NarHash: md5:"),
+            Err(Error::UnsupportedHashAlgorithm(_))
+        ));
+        assert!(matches!(
+            broken("/nix/store/bvmd", "/nix/stor/bvmd"),
+            Err(Error::InvalidStorePath { .. })
+        ));
+        assert!(matches!(
+            NarInfo::parse(SAMPLE.trim_end()),
+            Err(Error::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -294,7 +294,12 @@ mod tests {
         let sk = NixSecretKey::parse(SEC).unwrap();
         assert_eq!(sk.to_file_string(), SEC);
         assert_eq!(sk.public().to_string(), PUB);
-        assert_eq!(NixPublicKey::parse(&alloc::format!("{PUB}\n")).unwrap().to_string(), PUB);
+        assert_eq!(
+            NixPublicKey::parse(&alloc::format!("{PUB}\n"))
+                .unwrap()
+                .to_string(),
+            PUB
+        );
     }
 
     #[test]
@@ -302,16 +307,34 @@ mod tests {
         let mut bytes = crate::encoding::base64_decode(SEC.split_once(':').unwrap().1).unwrap();
         bytes[40] ^= 1;
         let s = alloc::format!("test-1:{}", base64_encode(&bytes));
-        assert!(matches!(NixSecretKey::parse(&s), Err(Error::InvalidValue { .. })));
+        assert!(matches!(
+            NixSecretKey::parse(&s),
+            Err(Error::InvalidValue { .. })
+        ));
     }
 
     #[test]
     fn key_parse_refusals() {
-        assert!(matches!(NixPublicKey::parse("nocolon"), Err(Error::Syntax { .. })));
-        assert!(matches!(NixPublicKey::parse(":AAAA"), Err(Error::Syntax { .. })));
-        assert!(matches!(NixPublicKey::parse("k:AAAA"), Err(Error::InvalidLength { .. })));
-        assert!(matches!(NixPublicKey::parse("k:!!!!"), Err(Error::InvalidEncoding { .. })));
-        assert!(matches!(NixPublicKey::parse("a b:AAAA"), Err(Error::Syntax { .. })));
+        assert!(matches!(
+            NixPublicKey::parse("nocolon"),
+            Err(Error::Syntax { .. })
+        ));
+        assert!(matches!(
+            NixPublicKey::parse(":AAAA"),
+            Err(Error::Syntax { .. })
+        ));
+        assert!(matches!(
+            NixPublicKey::parse("k:AAAA"),
+            Err(Error::InvalidLength { .. })
+        ));
+        assert!(matches!(
+            NixPublicKey::parse("k:!!!!"),
+            Err(Error::InvalidEncoding { .. })
+        ));
+        assert!(matches!(
+            NixPublicKey::parse("a b:AAAA"),
+            Err(Error::Syntax { .. })
+        ));
     }
 
     #[test]
@@ -325,7 +348,10 @@ mod tests {
             Err(Error::BadSignature { .. })
         ));
         let other = NixPublicKey::new("test-2", *sk.public().key_bytes()).unwrap();
-        assert!(matches!(other.verify(b"msg", &sig), Err(Error::KeyMismatch { .. })));
+        assert!(matches!(
+            other.verify(b"msg", &sig),
+            Err(Error::KeyMismatch { .. })
+        ));
     }
 
     #[test]
@@ -339,7 +365,10 @@ mod tests {
             key_name: "k".into(),
             signature: [0; 64],
         };
-        assert!(matches!(pk.verify(b"", &sig), Err(Error::BadSignature { .. })));
+        assert!(matches!(
+            pk.verify(b"", &sig),
+            Err(Error::BadSignature { .. })
+        ));
     }
 
     #[test]

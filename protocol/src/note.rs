@@ -1744,7 +1744,7 @@ mod tests {
             KeyName::new("witness.example/w1").unwrap(),
             SigningKey::from_bytes(&[9; 32]),
         );
-        let (cp, note) = Checkpoint::open(checkpoints[2].1, &[log.clone()]).unwrap();
+        let (cp, note) = Checkpoint::open(checkpoints[2].1, core::slice::from_ref(&log)).unwrap();
         assert_eq!(cp, test_checkpoint());
         let cosigs = note.verify_cosignatures(&[wit.cosigner_key()]).unwrap();
         assert_eq!(cosigs[0].timestamp, 1_700_000_000);

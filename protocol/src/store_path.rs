@@ -148,7 +148,9 @@ impl StorePath {
 
     /// The name after the hash part.
     pub fn name(&self) -> &str {
-        self.base_name().get(HASH_PART_LEN + 1..).unwrap_or_default()
+        self.base_name()
+            .get(HASH_PART_LEN + 1..)
+            .unwrap_or_default()
     }
 
     /// Whether this names a derivation (`.drv`).
@@ -254,7 +256,10 @@ mod tests {
     fn parses_and_splits() {
         let p = StorePath::parse("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-v1-file");
         let p = p.ok();
-        assert_eq!(p.as_ref().map(|p| p.hash_part()), Some("ny14prjvjzgglx8akwxjwqk3w0r0n8v1"));
+        assert_eq!(
+            p.as_ref().map(|p| p.hash_part()),
+            Some("ny14prjvjzgglx8akwxjwqk3w0r0n8v1")
+        );
         assert_eq!(p.as_ref().map(|p| p.name()), Some("v1-file"));
         assert_eq!(
             p.as_ref().map(|p| p.base_name()),
@@ -265,14 +270,35 @@ mod tests {
     #[test]
     fn refusals_each_name_their_reason() {
         let cases: &[(&str, &str)] = &[
-            ("/usr/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-x", "not under /nix/store/"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v", "too short for a hash part"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8ve-x", "hash part is not 32 nix32 characters"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1_x", "no '-' after the hash part"),
+            (
+                "/usr/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-x",
+                "not under /nix/store/",
+            ),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v",
+                "too short for a hash part",
+            ),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8ve-x",
+                "hash part is not 32 nix32 characters",
+            ),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1_x",
+                "no '-' after the hash part",
+            ),
             ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-", "empty name"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-.x", "name starts with '.'"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-a/b", "name has a character outside [A-Za-z0-9+-._?=]"),
-            ("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-a b", "name has a character outside [A-Za-z0-9+-._?=]"),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-.x",
+                "name starts with '.'",
+            ),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-a/b",
+                "name has a character outside [A-Za-z0-9+-._?=]",
+            ),
+            (
+                "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-a b",
+                "name has a character outside [A-Za-z0-9+-._?=]",
+            ),
         ];
         for (input, want) in cases {
             match StorePath::parse(input) {
@@ -280,9 +306,18 @@ mod tests {
                 other => panic!("{input}: {other:?}"),
             }
         }
-        let long = alloc::format!("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-{}", "a".repeat(212));
-        assert!(matches!(StorePath::parse(&long), Err(Error::InvalidStorePath { .. })));
-        let max = alloc::format!("/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-{}", "a".repeat(211));
+        let long = alloc::format!(
+            "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-{}",
+            "a".repeat(212)
+        );
+        assert!(matches!(
+            StorePath::parse(&long),
+            Err(Error::InvalidStorePath { .. })
+        ));
+        let max = alloc::format!(
+            "/nix/store/ny14prjvjzgglx8akwxjwqk3w0r0n8v1-{}",
+            "a".repeat(211)
+        );
         assert!(StorePath::parse(&max).is_ok());
     }
 

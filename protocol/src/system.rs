@@ -160,7 +160,11 @@ mod tests {
     fn sample() -> Vec<ClosurePath> {
         vec![
             cp("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello", 1, 128),
-            cp("/nix/store/bvmdcxldjir406wd6cjq3v6hraylwqzs-multi-dev", 2, 456),
+            cp(
+                "/nix/store/bvmdcxldjir406wd6cjq3v6hraylwqzs-multi-dev",
+                2,
+                456,
+            ),
         ]
     }
 
@@ -179,7 +183,11 @@ mod tests {
         let mut pre = b"provenix/closure/v1".to_vec();
         pre.extend_from_slice(&2u64.to_be_bytes());
         for (p, b, s) in [
-            ("/nix/store/bvmdcxldjir406wd6cjq3v6hraylwqzs-multi-dev", 2u8, 456u64),
+            (
+                "/nix/store/bvmdcxldjir406wd6cjq3v6hraylwqzs-multi-dev",
+                2u8,
+                456u64,
+            ),
             ("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello", 1, 128),
         ] {
             pre.extend_from_slice(&(p.len() as u32).to_be_bytes());
@@ -213,24 +221,36 @@ mod tests {
         paths.reverse();
         assert_eq!(closure_digest(&paths).unwrap(), a);
         paths.push(paths[0].clone());
-        assert!(matches!(closure_digest(&paths), Err(Error::Unsorted { .. })));
+        assert!(matches!(
+            closure_digest(&paths),
+            Err(Error::Unsorted { .. })
+        ));
     }
 
     #[test]
     fn mode_and_toplevel_change_the_digest() {
         let paths = sample();
         let t = paths[0].path.clone();
-        let a = SystemIdentity::from_closure(t.clone(), MeasurementMode::ContentRehash, &paths).unwrap();
+        let a = SystemIdentity::from_closure(t.clone(), MeasurementMode::ContentRehash, &paths)
+            .unwrap();
         let b = SystemIdentity::from_closure(
             t,
-            MeasurementMode::DmVerity { root_hash: Sha256Digest([9; 32]) },
+            MeasurementMode::DmVerity {
+                root_hash: Sha256Digest([9; 32]),
+            },
             &paths,
         )
         .unwrap();
         assert_ne!(a.digest().unwrap(), b.digest().unwrap());
-        let c = SystemIdentity::from_closure(paths[1].path.clone(), MeasurementMode::ContentRehash, &paths).unwrap();
+        let c = SystemIdentity::from_closure(
+            paths[1].path.clone(),
+            MeasurementMode::ContentRehash,
+            &paths,
+        )
+        .unwrap();
         assert_ne!(a.digest().unwrap(), c.digest().unwrap());
-        let missing = StorePath::parse("/nix/store/fmf8731hf6vl8p1jly0qn7xc50msji5k-dependent").unwrap();
+        let missing =
+            StorePath::parse("/nix/store/fmf8731hf6vl8p1jly0qn7xc50msji5k-dependent").unwrap();
         assert!(matches!(
             SystemIdentity::from_closure(missing, MeasurementMode::ContentRehash, &paths),
             Err(Error::InvalidValue { .. })

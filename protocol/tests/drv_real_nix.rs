@@ -328,7 +328,7 @@ fn drv_hash_is_what_dependents_and_other_builders_see() {
 /// field must agree with ours, and its fixed-output paths (which Nix
 /// recomputes with `makeFixedOutputPath`) with ours.
 #[test]
-fn nix_show_derivation_agrees_field_by_field() {
+fn drv_fields_agree_with_nix_show_derivation() {
     let store = NixStore::new();
     store.instantiate();
     let files = store.drv_files();
@@ -436,7 +436,7 @@ fn nix_show_derivation_agrees_field_by_field() {
 /// The committed fuzz corpus: real files round-trip, the `bad-*` ones are
 /// refused, nothing panics (the fuzz target replays the same files).
 #[test]
-fn fuzz_corpus_replays() {
+fn drv_fuzz_corpus_replays() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/drv");
     let mut seen = 0;
     for entry in fs::read_dir(&dir).unwrap() {

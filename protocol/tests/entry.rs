@@ -1,14 +1,19 @@
 //! Entry encoding: pinned bytes, round trips, one-field negative tests, and
 //! the split of large entries into blob leaves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use provenix_protocol::entry::MAX_INPUTS;
 use provenix_protocol::leaf::{Leaf, LeafReader, Record, MAX_LEAF};
 use provenix_protocol::{
-    BuildEnv, BuilderId, DrvPath, Entry, EntryOutput, Error, NarHash, ResolvedInput,
-    Sha256Digest, SignedEntry, SourceRef, StorePath,
+    BuildEnv, BuilderId, DrvPath, Entry, EntryOutput, Error, NarHash, ResolvedInput, Sha256Digest,
+    SignedEntry, SourceRef, StorePath,
 };
 
 fn sp(s: &str) -> StorePath {
@@ -112,7 +117,10 @@ fn round_trip_and_verify() {
     assert_eq!(back, signed);
     back.verify(&key().verifying_key()).unwrap();
     let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
-    assert!(matches!(back.verify(&other), Err(Error::BadSignature { .. })));
+    assert!(matches!(
+        back.verify(&other),
+        Err(Error::BadSignature { .. })
+    ));
 }
 
 #[test]
@@ -144,19 +152,31 @@ fn negative_one_field_each() {
     // Trailing byte after the signature.
     let mut t = leaf.clone();
     t.push(0);
-    assert!(matches!(decode_one(&t), Err(Error::TrailingBytes { extra: 1, .. })));
+    assert!(matches!(
+        decode_one(&t),
+        Err(Error::TrailingBytes { extra: 1, .. })
+    ));
     // Missing last signature byte.
-    assert!(matches!(decode_one(&leaf[..leaf.len() - 1]), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        decode_one(&leaf[..leaf.len() - 1]),
+        Err(Error::Truncated { .. })
+    ));
     // Version 2.
     assert!(matches!(
         decode_one(&patched(1, &[2])),
         Err(Error::UnknownVersion { found: 2, .. })
     ));
     // Unknown tag.
-    assert!(matches!(decode_one(&patched(0, &[0x7f])), Err(Error::UnknownLeafTag(0x7f))));
+    assert!(matches!(
+        decode_one(&patched(0, &[0x7f])),
+        Err(Error::UnknownLeafTag(0x7f))
+    ));
     // Bool encoded as 2 in built_locally: postcard refuses it.
     let off_built = 2 + 32 + 1 + 1 + 53 + 32;
-    assert!(matches!(decode_one(&patched(off_built, &[2])), Err(Error::Malformed { .. })));
+    assert!(matches!(
+        decode_one(&patched(off_built, &[2])),
+        Err(Error::Malformed { .. })
+    ));
     // Drv path no longer a store path ("/nix/store" -> "/nix/stor_").
     assert!(matches!(
         decode_one(&patched(2 + 32 + 1 + 1 + 9, b"_")),
@@ -178,41 +198,78 @@ fn unsorted_lists_are_refused_on_sign_and_decode() {
         store_path: sp("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello"),
         nar_hash: NarHash(Sha256Digest([0x66; 32])),
     });
-    assert!(matches!(e.sign(&key()), Err(Error::Unsorted { what: "resolved inputs" })));
+    assert!(matches!(
+        e.sign(&key()),
+        Err(Error::Unsorted {
+            what: "resolved inputs"
+        })
+    ));
     e.normalize();
     assert!(e.sign(&key()).is_ok());
     // Duplicate output names.
     let mut d = sample();
     d.outputs.push(d.outputs[0].clone());
-    assert!(matches!(d.sign(&key()), Err(Error::Unsorted { what: "entry outputs" })));
+    assert!(matches!(
+        d.sign(&key()),
+        Err(Error::Unsorted {
+            what: "entry outputs"
+        })
+    ));
     // Duplicate references after normalize are removed; before, refused.
     let mut r = sample();
     let p = sp("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello");
     r.outputs[0].references = vec![p.clone(), p];
-    assert!(matches!(r.sign(&key()), Err(Error::Unsorted { what: "output references" })));
+    assert!(matches!(
+        r.sign(&key()),
+        Err(Error::Unsorted {
+            what: "output references"
+        })
+    ));
 }
 
 #[test]
 fn field_bounds() {
     let mut e = sample();
     e.outputs.clear();
-    assert!(matches!(e.sign(&key()), Err(Error::InvalidValue { what: "entry outputs", .. })));
+    assert!(matches!(
+        e.sign(&key()),
+        Err(Error::InvalidValue {
+            what: "entry outputs",
+            ..
+        })
+    ));
     let mut n = sample();
     n.outputs[0].name = ".hidden".into();
-    assert!(matches!(n.sign(&key()), Err(Error::InvalidValue { what: "output name", .. })));
-    assert!(matches!(SourceRef::new(&"a".repeat(1025)), Err(Error::TooLarge { .. })));
-    assert!(matches!(SourceRef::new("has space"), Err(Error::InvalidValue { .. })));
+    assert!(matches!(
+        n.sign(&key()),
+        Err(Error::InvalidValue {
+            what: "output name",
+            ..
+        })
+    ));
+    assert!(matches!(
+        SourceRef::new(&"a".repeat(1025)),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(matches!(
+        SourceRef::new("has space"),
+        Err(Error::InvalidValue { .. })
+    ));
     let mut big = sample();
     big.resolved_inputs = (0..=MAX_INPUTS)
         .map(|i| ResolvedInput {
-            store_path: StorePath::make("source", &Sha256Digest::of(&i.to_le_bytes()), "x").unwrap(),
+            store_path: StorePath::make("source", &Sha256Digest::of(&i.to_le_bytes()), "x")
+                .unwrap(),
             nar_hash: NarHash(Sha256Digest([0; 32])),
         })
         .collect();
     big.normalize();
     assert!(matches!(
         big.sign(&key()),
-        Err(Error::TooLarge { what: "resolved inputs", .. })
+        Err(Error::TooLarge {
+            what: "resolved inputs",
+            ..
+        })
     ));
 }
 
@@ -220,8 +277,12 @@ fn large_entry(inputs: usize) -> Entry {
     let mut e = sample();
     e.resolved_inputs = (0..inputs)
         .map(|i| ResolvedInput {
-            store_path: StorePath::make("source", &Sha256Digest::of(&i.to_le_bytes()), "some-input-name-1.0")
-                .unwrap(),
+            store_path: StorePath::make(
+                "source",
+                &Sha256Digest::of(&i.to_le_bytes()),
+                "some-input-name-1.0",
+            )
+            .unwrap(),
             nar_hash: NarHash(Sha256Digest::of(&i.to_be_bytes())),
         })
         .collect();
@@ -242,7 +303,9 @@ fn large_entries_split_into_blob_leaves_and_reassemble() {
     for b in blobs {
         assert!(r.push(b).unwrap().is_none());
     }
-    let Some(Record::Entry(back)) = r.push(last).unwrap() else { panic!() };
+    let Some(Record::Entry(back)) = r.push(last).unwrap() else {
+        panic!()
+    };
     r.finish().unwrap();
     assert_eq!(back.entry(), &e);
     back.verify(&key().verifying_key()).unwrap();
@@ -252,18 +315,30 @@ fn large_entries_split_into_blob_leaves_and_reassemble() {
     for b in &blobs[1..] {
         r.push(b).unwrap();
     }
-    assert!(matches!(r.push(last), Err(Error::InvalidValue { what: "entry lists", .. })));
+    assert!(matches!(
+        r.push(last),
+        Err(Error::InvalidValue {
+            what: "entry lists",
+            ..
+        })
+    ));
     // No blobs at all.
     assert!(matches!(
         LeafReader::new().push(last),
-        Err(Error::InvalidValue { what: "entry lists", .. })
+        Err(Error::InvalidValue {
+            what: "entry lists",
+            ..
+        })
     ));
     // Blobs left dangling at the end of the log.
     let mut r = LeafReader::new();
     r.push(&blobs[0]).unwrap();
     assert!(matches!(r.finish(), Err(Error::Truncated { .. })));
     // Oversized leaf.
-    assert!(matches!(Leaf::decode(&vec![5u8; MAX_LEAF + 1]), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        Leaf::decode(&vec![5u8; MAX_LEAF + 1]),
+        Err(Error::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -275,7 +350,11 @@ fn small_entries_stay_inline_until_the_leaf_limit() {
     assert!(leaves(hi).len() > 1);
     while hi - lo > 1 {
         let mid = (lo + hi) / 2;
-        if leaves(mid).len() == 1 { lo = mid } else { hi = mid }
+        if leaves(mid).len() == 1 {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
     let inline = leaves(lo);
     assert!(inline[0].len() <= MAX_LEAF);
@@ -295,7 +374,13 @@ fn arb_entry() -> impl Strategy<Value = Entry> {
         any::<[u8; 32]>(),
         any::<u64>(),
         proptest::collection::vec(
-            ("[a-z]{1,8}", arb_path(), any::<[u8; 32]>(), any::<u64>(), proptest::collection::vec(arb_path(), 0..4)),
+            (
+                "[a-z]{1,8}",
+                arb_path(),
+                any::<[u8; 32]>(),
+                any::<u64>(),
+                proptest::collection::vec(arb_path(), 0..4),
+            ),
             1..4,
         ),
         proptest::collection::vec((arb_path(), any::<[u8; 32]>()), 0..6),
@@ -321,9 +406,13 @@ fn arb_entry() -> impl Strategy<Value = Entry> {
             e.outputs.dedup_by(|a, b| a.name == b.name);
             e.resolved_inputs = ins
                 .into_iter()
-                .map(|(p, h)| ResolvedInput { store_path: p, nar_hash: NarHash(Sha256Digest(h)) })
+                .map(|(p, h)| ResolvedInput {
+                    store_path: p,
+                    nar_hash: NarHash(Sha256Digest(h)),
+                })
                 .collect();
-            e.resolved_inputs.dedup_by(|a, b| a.store_path == b.store_path);
+            e.resolved_inputs
+                .dedup_by(|a, b| a.store_path == b.store_path);
             e.built_locally = bl;
             e.build_env.sandbox = sb;
             e.build_env.remote_builders = rb;
@@ -351,4 +440,33 @@ proptest! {
         leaf.extend(bytes);
         let _ = decode_one(&leaf);
     }
+}
+
+#[test]
+fn entry_bundles_round_trip_and_refuse_truncation() {
+    use provenix_protocol::leaf::{decode_bundle, encode_bundle};
+    let leaves = large_entry(1500).sign(&key()).unwrap().to_leaves();
+    let bundle = encode_bundle(&leaves).unwrap();
+    let back = decode_bundle(&bundle).unwrap();
+    assert_eq!(back.len(), leaves.len());
+    assert!(back.iter().zip(&leaves).all(|(a, b)| *a == b.as_slice()));
+    assert!(matches!(
+        decode_bundle(&bundle[..bundle.len() - 1]),
+        Err(Error::Truncated { .. })
+    ));
+    assert!(matches!(decode_bundle(&[0]), Err(Error::Truncated { .. })));
+    assert!(decode_bundle(&[]).unwrap().is_empty());
+    let too_many = vec![vec![5u8]; 257];
+    assert!(matches!(
+        encode_bundle(&too_many),
+        Err(Error::TooLarge { .. })
+    ));
+    let mut raw = Vec::new();
+    for _ in 0..257 {
+        raw.extend([0, 1, 5]);
+    }
+    assert!(matches!(
+        decode_bundle(&raw),
+        Err(Error::TrailingBytes { .. })
+    ));
 }

@@ -1,6 +1,11 @@
 //! Replays every committed fuzz corpus (`fuzz/corpus/<target>/`) through the
 //! same checks the fuzz targets run, on stable Rust.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
@@ -8,7 +13,9 @@ mod fuzz_checks;
 use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -32,4 +39,14 @@ fn narinfo_corpus() {
 #[test]
 fn nix_keys_corpus() {
     replay("nix_keys", fuzz_checks::nix_keys);
+}
+
+#[test]
+fn note_corpus() {
+    replay("note", fuzz_checks::note);
+}
+
+#[test]
+fn drv_corpus() {
+    replay("drv", fuzz_checks::drv);
 }

@@ -1,7 +1,12 @@
 //! Every vector in ../shared/testdata/nix (made by real Nix 2.8): NAR bytes,
 //! NAR hashes, nix32, store paths, narinfo round trips, fingerprints and
 //! signatures (Nix's verify here, and ours are bit-identical to Nix's).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,13 +20,21 @@ use serde_json::Value;
 
 fn testdata() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/nix");
-    assert!(p.is_dir(), "shared test data not found at {} (CI clones the repo with shared/ beside it)", p.display());
+    assert!(
+        p.is_dir(),
+        "shared test data not found at {} (CI clones the repo with shared/ beside it)",
+        p.display()
+    );
     p
 }
 
 fn json(name: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(testdata().join(name)).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().clone()
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// The NAR inputs, recreated with make-tree.sh (the copy in shared/ has lost
@@ -48,10 +61,17 @@ fn nar_bytes_and_hashes_match_nix() {
         let path = dir.path().join("inputs").join(name);
         let want_nar = std::fs::read(testdata().join(v["nar_file"].as_str().unwrap())).unwrap();
         let got_nar = nar::dump_path(&path, Vec::new()).unwrap();
-        assert_eq!(got_nar, want_nar, "{name}: NAR bytes differ from nix-store --dump");
+        assert_eq!(
+            got_nar, want_nar,
+            "{name}: NAR bytes differ from nix-store --dump"
+        );
         let s = nar::hash_path(&path).unwrap();
         assert_eq!(s.size, v["nar_size"].as_u64().unwrap(), "{name}");
-        assert_eq!(s.hash.0.to_hex(), v["nar_sha256_hex"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            s.hash.0.to_hex(),
+            v["nar_sha256_hex"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(
             s.hash.to_nix_string(),
             format!("sha256:{}", v["nar_sha256_nix32"].as_str().unwrap())
@@ -59,7 +79,11 @@ fn nar_bytes_and_hashes_match_nix() {
         assert_eq!(s.hash.to_sri(), v["nar_sha256_sri"].as_str().unwrap());
         // `nix-store --add` = makeStorePath("source", NAR hash, name).
         let p = StorePath::make("source", &s.hash.0, name).unwrap();
-        assert_eq!(p.as_str(), v["nix_store_add_path"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            p.as_str(),
+            v["nix_store_add_path"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -132,18 +156,27 @@ fn signatures_verify_and_resign_bit_identically() {
         .map(|k| NixPublicKey::parse(&key(k, "pub")).unwrap())
         .collect();
     for v in vectors {
-        let text = std::fs::read_to_string(testdata().join(v["narinfo"].as_str().unwrap())).unwrap();
+        let text =
+            std::fs::read_to_string(testdata().join(v["narinfo"].as_str().unwrap())).unwrap();
         let n = NarInfo::parse(&text).unwrap();
         let fp = n.fingerprint().unwrap();
         assert_eq!(fp, v["fingerprint"].as_str().unwrap());
         let key_name = v["key_name"].as_str().unwrap();
         let public = NixPublicKey::parse(v["public_key"].as_str().unwrap()).unwrap();
         assert_eq!(public.to_string(), v["public_key"].as_str().unwrap());
-        let sig_value = v["sig_line"].as_str().unwrap().strip_prefix("Sig: ").unwrap();
+        let sig_value = v["sig_line"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("Sig: ")
+            .unwrap();
         let sig = NixSignature::parse(sig_value).unwrap();
         public.verify(fp.as_bytes(), &sig).unwrap();
         assert!(n.sigs.iter().any(|s| s == sig_value));
-        assert!(n.verified_by(&pubs).unwrap().iter().any(|k| k.name() == key_name));
+        assert!(n
+            .verified_by(&pubs)
+            .unwrap()
+            .iter()
+            .any(|k| k.name() == key_name));
         // Re-sign: Ed25519 is deterministic, so Nix's signature comes out again.
         let secret = NixSecretKey::parse(&key(key_name, "sec")).unwrap();
         assert_eq!(secret.public(), public);
@@ -163,7 +196,10 @@ fn tampered_narinfo_fails_signature_check() {
     let mut n = NarInfo::parse(&text).unwrap();
     n.verify(&pubs).unwrap();
     n.nar_size += 1;
-    assert!(matches!(n.verify(&pubs), Err(provenix_protocol::Error::BadSignature { .. })));
+    assert!(matches!(
+        n.verify(&pubs),
+        Err(provenix_protocol::Error::BadSignature { .. })
+    ));
     let mut n = NarInfo::parse(&text).unwrap();
     n.nar_hash = NarHash(Sha256Digest([0; 32]));
     assert!(n.verify(&pubs).is_err());

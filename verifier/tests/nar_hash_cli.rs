@@ -1,6 +1,11 @@
 //! `provenix nar-hash` against real Nix: random trees hashed by both
 //! `provenix nar-hash` and `nix-hash --type sha256 --base32` must agree.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -8,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn provenix(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provenix")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_provenix"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn nix_hash(path: &Path) -> String {
@@ -17,7 +25,11 @@ fn nix_hash(path: &Path) -> String {
         .arg(path)
         .output()
         .expect("nix-hash not found: scripts/test.sh installs nix-bin");
-    assert!(out.status.success(), "nix-hash failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nix-hash failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     format!("sha256:{}", String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -36,9 +48,28 @@ impl Rng {
 }
 
 const NAMES: &[&str] = &[
-    "a", "B", "z", "file.txt", "with space", "tab\there", "new\nline", "ünïcödé", "-dash",
-    "=eq", ".hidden", "..dots", LONG_NAME, "UPPER", "0", "10", "9", "émoji-🦀",
-    "back\\slash", "quote\"d", "star*", "semi;colon",
+    "a",
+    "B",
+    "z",
+    "file.txt",
+    "with space",
+    "tab\there",
+    "new\nline",
+    "ünïcödé",
+    "-dash",
+    "=eq",
+    ".hidden",
+    "..dots",
+    LONG_NAME,
+    "UPPER",
+    "0",
+    "10",
+    "9",
+    "émoji-🦀",
+    "back\\slash",
+    "quote\"d",
+    "star*",
+    "semi;colon",
 ];
 const LONG_NAME: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 const SIZES: &[usize] = &[0, 1, 7, 8, 9, 15, 16, 17, 4095, 4096, 65_537, 300_001];
@@ -97,12 +128,21 @@ fn random_trees_agree_with_nix_hash() {
 
     let args: Vec<&str> = roots.iter().map(|p| p.to_str().unwrap()).collect();
     let out = provenix(&[&["nar-hash"], &args[..]].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), roots.len());
     for (line, root) in lines.iter().zip(&roots) {
-        assert_eq!(*line, format!("{}  {}", nix_hash(root), root.display()), "{}", root.display());
+        assert_eq!(
+            *line,
+            format!("{}  {}", nix_hash(root), root.display()),
+            "{}",
+            root.display()
+        );
     }
 }
 
@@ -121,7 +161,10 @@ fn one_path_prints_only_the_hash_and_json_adds_the_size() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["nar_size"], 120);
-    assert_eq!(v["nar_hash"], "sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw");
+    assert_eq!(
+        v["nar_hash"],
+        "sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw"
+    );
     assert_eq!(v["path"], f.to_str().unwrap());
 }
 
@@ -136,14 +179,23 @@ fn missing_or_unreadable_path_exits_2_naming_it() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
     // The readable path is still reported.
-    assert!(String::from_utf8(out.stdout).unwrap().contains(ok.to_str().unwrap()));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains(ok.to_str().unwrap()));
 
     let fifo = tmp.path().join("fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let out = provenix(&["nar-hash", fifo.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("unsupported file type") && err.contains("fifo"), "{err}");
+    assert!(
+        err.contains("unsupported file type") && err.contains("fifo"),
+        "{err}"
+    );
 
     let out = provenix(&["nar-hash"]);
     assert_eq!(out.status.code(), Some(2), "no path is a usage error");
