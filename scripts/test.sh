@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-MSRV=1.85
+MSRV=1.88
 NO_STD_TARGET=thumbv7em-none-eabi
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 step() { printf '\n==> %s\n' "$*"; }

@@ -4,14 +4,14 @@
 //! ```text
 //! cargo run -p provenix-protocol --example record_build -- \
 //!     --store-root ROOT --drv /nix/store/…-x.drv --key-seed FILE --out BUNDLE \
-//!     [--ref /nix/store/…]...
+//!     [--ref OUTPUT=/nix/store/…]...
 //! ```
 //! Reads the `.drv` from a chroot store at ROOT, computes `drv_hash`
 //! (hashDerivationModulo) and checks the output paths written in the file
 //! against it, hashes every output and every direct input from content,
 //! builds an Entry, signs it and writes its leaves as a tlog-tiles entry
-//! bundle. `--ref` lists the outputs' references (the agent will take them
-//! from the build). Prints the SK public key (hex) for `provenix entry show`.
+//! bundle. `--ref out=PATH` lists one reference of output `out` (the agent
+//! will take references from the build). Prints the SK public key (hex) for `provenix entry show`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -39,7 +39,7 @@ fn on_disk(root: &Path, p: &str) -> PathBuf {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut root, mut drv, mut seed_file, mut out) = (None, None, None, None);
-    let mut refs = BTreeSet::new();
+    let mut refs: std::collections::BTreeMap<String, BTreeSet<StorePath>> = Default::default();
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
         match a.as_str() {
@@ -48,7 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--key-seed" => seed_file = Some(PathBuf::from(v)),
             "--out" => out = Some(PathBuf::from(v)),
             "--ref" => {
-                refs.insert(StorePath::parse(&v)?);
+                let (output, path) = v.split_once('=').ok_or("--ref takes OUTPUT=PATH")?;
+                refs.entry(output.to_owned())
+                    .or_default()
+                    .insert(StorePath::parse(path)?);
             }
             _ => return Err(format!("unknown argument {a}").into()),
         }
@@ -126,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             store_path: p.clone(),
             nar_hash: s.hash,
             nar_size: s.size,
-            references: refs.iter().cloned().collect(),
+            references: refs.get(name).into_iter().flatten().cloned().collect(),
         })
         .collect();
     let resolved_inputs: Vec<ResolvedInput> = input_list

@@ -230,7 +230,7 @@ impl Node {
 #[cfg(feature = "std")]
 mod disk;
 #[cfg(feature = "std")]
-pub use disk::{dump_path, hash_path, hash_paths, DEFAULT_BUFFER};
+pub use disk::{dump_path, hash_path, hash_path_single_thread, hash_paths, DEFAULT_BUFFER};
 
 #[cfg(test)]
 mod tests {

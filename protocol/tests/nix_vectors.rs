@@ -66,6 +66,11 @@ fn nar_bytes_and_hashes_match_nix() {
             "{name}: NAR bytes differ from nix-store --dump"
         );
         let s = nar::hash_path(&path).unwrap();
+        assert_eq!(
+            nar::hash_path_single_thread(&path).unwrap(),
+            s,
+            "{name}: walks disagree"
+        );
         assert_eq!(s.size, v["nar_size"].as_u64().unwrap(), "{name}");
         assert_eq!(
             s.hash.0.to_hex(),

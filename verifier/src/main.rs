@@ -7,8 +7,11 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use provenix_protocol::nar;
+use provenix_protocol::encoding::hex_decode_array;
+use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
+use provenix_protocol::{nar, SignedEntry};
 
 /// provenix: check Nix build provenance against TPM-attested builder logs.
 #[derive(Parser)]
@@ -37,6 +40,28 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Work with provenance entries.
+    #[command(subcommand)]
+    Entry(EntryCommand),
+}
+
+#[derive(Subcommand)]
+enum EntryCommand {
+    /// Decode the entries in C2SP tlog-tiles entry bundles (leaves in log
+    /// order) and, with `--sk-public`, verify their signatures.
+    ///
+    /// Exit 0 when every entry decodes (and verifies), 1 when one does not.
+    Show {
+        /// One JSON object per entry instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The SK public key (64 hex digits) the entries must be signed with.
+        #[arg(long, value_name = "HEX")]
+        sk_public: Option<String>,
+        /// Entry bundle files, read in order as one run of leaves.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,7 +86,132 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::NarHash { json, jobs, paths } => nar_hash(json, jobs, &paths),
+        Command::Entry(EntryCommand::Show {
+            json,
+            sk_public,
+            bundles,
+        }) => entry_show(json, sk_public.as_deref(), &bundles),
     }
+}
+
+fn entry_show(
+    json: bool,
+    sk_public: Option<&str>,
+    bundles: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let key = match sk_public {
+        Some(hex) => {
+            let bytes: [u8; 32] = hex_decode_array(hex).context("--sk-public")?;
+            Some(
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                    .map_err(|_| anyhow::anyhow!("--sk-public: not an Ed25519 public key"))?,
+            )
+        }
+        None => None,
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut reader = LeafReader::new();
+    let mut index = 0usize;
+    for bundle in bundles {
+        let bytes =
+            std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+        let leaves = match decode_bundle(&bytes) {
+            Ok(l) => l,
+            Err(e) => return refuse(&mut out, &format!("{}: {e}", bundle.display())),
+        };
+        for leaf in leaves {
+            match reader.push(leaf) {
+                Ok(Some(Record::Entry(e))) => {
+                    let verdict = match &key {
+                        Some(k) => match e.verify(k) {
+                            Ok(()) => "signature verified",
+                            Err(err) => {
+                                print_entry(&mut out, json, &e, &err.to_string())?;
+                                return refuse(&mut out, &format!("leaf {index}: {err}"));
+                            }
+                        },
+                        None => "signature not checked (no --sk-public)",
+                    };
+                    print_entry(&mut out, json, &e, verdict)?;
+                }
+                Ok(Some(_) | None) => {}
+                Err(e) => return refuse(&mut out, &format!("leaf {index}: {e}")),
+            }
+            index += 1;
+        }
+    }
+    if let Err(e) = reader.finish() {
+        return refuse(&mut out, &e.to_string());
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refuse(out: &mut impl Write, why: &str) -> anyhow::Result<ExitCode> {
+    out.flush()?;
+    eprintln!("provenix entry show: REFUSED: {why}");
+    Ok(ExitCode::from(1))
+}
+
+fn print_entry(out: &mut impl Write, json: bool, s: &SignedEntry, verdict: &str) -> io::Result<()> {
+    let e = s.entry();
+    if json {
+        let obj = serde_json::json!({
+            "builder": e.builder.to_hex(),
+            "seq": e.seq,
+            "drv_path": e.drv_path.as_str(),
+            "drv_hash": e.drv_hash.to_hex(),
+            "outputs": e.outputs.iter().map(|o| serde_json::json!({
+                "name": o.name,
+                "path": o.store_path.as_str(),
+                "nar_hash": o.nar_hash.to_nix_string(),
+                "nar_size": o.nar_size,
+                "references": o.references.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "built_locally": e.built_locally,
+            "build_env": {
+                "settings_digest": e.build_env.settings_digest.to_hex(),
+                "sandbox": e.build_env.sandbox,
+                "remote_builders": e.build_env.remote_builders,
+            },
+            "resolved_inputs": e.resolved_inputs.iter().map(|i| serde_json::json!({
+                "path": i.store_path.as_str(),
+                "nar_hash": i.nar_hash.to_nix_string(),
+            })).collect::<Vec<_>>(),
+            "source": e.source.as_ref().map(|s| s.as_str()),
+            "system": e.system.to_hex(),
+            "time": e.time,
+            "verdict": verdict,
+        });
+        return writeln!(out, "{obj}");
+    }
+    writeln!(out, "entry #{} by builder {}", e.seq, e.builder)?;
+    writeln!(out, "  derivation  {}", e.drv_path)?;
+    writeln!(out, "  drv_hash    {}", e.drv_hash)?;
+    for o in &e.outputs {
+        writeln!(
+            out,
+            "  output {:<4} {} {} ({} bytes)",
+            o.name, o.store_path, o.nar_hash, o.nar_size
+        )?;
+        for r in &o.references {
+            writeln!(out, "    references {r}")?;
+        }
+    }
+    for i in &e.resolved_inputs {
+        writeln!(out, "  input       {} {}", i.store_path, i.nar_hash)?;
+    }
+    writeln!(
+        out,
+        "  built_locally {}, sandbox {}, remote builders {}",
+        e.built_locally, e.build_env.sandbox, e.build_env.remote_builders
+    )?;
+    if let Some(src) = &e.source {
+        writeln!(out, "  source      {}", src.as_str())?;
+    }
+    writeln!(out, "  system      {}", e.system)?;
+    writeln!(out, "  time        {}", e.time)?;
+    writeln!(out, "  => {verdict}")
 }
 
 fn nar_hash(json: bool, jobs: Option<usize>, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {

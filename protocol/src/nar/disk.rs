@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use super::{NarHasher, NarSink, NarSummary, NarWriter};
@@ -93,8 +94,88 @@ fn walk<S: NarSink>(path: &Path, sink: S, buf: &mut [u8]) -> Result<S> {
     Ok(w.writer.into_sink())
 }
 
+/// Chunk size handed from the walker thread to the hashing thread.
+const PIPE_CHUNK: usize = 1024 * 1024;
+/// Chunks in flight between the two threads.
+const PIPE_DEPTH: usize = 4;
+
+fn worker_stopped(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other("hashing worker stopped"),
+    }
+}
+
+/// Batches the NAR stream into large chunks for the hashing thread and
+/// reuses the chunks it sends back.
+struct PipeSink {
+    tx: SyncSender<Vec<u8>>,
+    free: Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+}
+
+impl PipeSink {
+    fn flush(&mut self) -> Result<()> {
+        if self.cur.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
+        let full = std::mem::replace(&mut self.cur, next);
+        self.tx
+            .send(full)
+            .map_err(|_| worker_stopped(Path::new("<hasher>")))
+    }
+}
+
+impl NarSink for PipeSink {
+    fn put(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            let room = PIPE_CHUNK.saturating_sub(self.cur.len()).max(1);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.cur.extend_from_slice(now);
+            bytes = rest;
+            if self.cur.len() >= PIPE_CHUNK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// NAR hash and size of `path` (not following a top-level symlink, as Nix).
+///
+/// Two threads: one walks the tree and reads files, the calling thread only
+/// hashes, so one large tree hashes at nearly the raw SHA-256 rate.
 pub fn hash_path(path: &Path) -> Result<NarSummary> {
+    let (tx, rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (free_tx, free_rx) = channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let walker = scope.spawn(move || -> Result<()> {
+            let mut buf = vec![0u8; DEFAULT_BUFFER];
+            let sink = PipeSink {
+                tx,
+                free: free_rx,
+                cur: Vec::with_capacity(PIPE_CHUNK),
+            };
+            walk(path, sink, &mut buf)?.flush()
+        });
+        let mut hasher = NarHasher::new();
+        for mut chunk in rx {
+            hasher.put(&chunk)?;
+            chunk.clear();
+            // The walker may have finished already; then the chunk is dropped.
+            let _ = free_tx.send(chunk);
+        }
+        walker.join().map_err(|_| worker_stopped(path))??;
+        Ok(hasher.finish())
+    })
+}
+
+/// NAR hash and size of `path` on the calling thread alone.
+pub fn hash_path_single_thread(path: &Path) -> Result<NarSummary> {
     let mut buf = vec![0u8; DEFAULT_BUFFER];
     Ok(walk(path, NarHasher::new(), &mut buf)?.finish())
 }
@@ -120,10 +201,16 @@ pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<W> {
 
 /// Hash many paths on up to `jobs` threads (at least one). Results come back
 /// in the order of `paths`; one path's failure does not stop the others.
+/// A single path with `jobs` > 1 uses the two-thread [`hash_path`].
 pub fn hash_paths(paths: &[PathBuf], jobs: usize) -> Vec<Result<NarSummary>> {
+    if let [one] = paths {
+        if jobs > 1 {
+            return vec![hash_path(one)];
+        }
+    }
     let jobs = jobs.clamp(1, paths.len().max(1));
     if jobs == 1 {
-        return paths.iter().map(|p| hash_path(p)).collect();
+        return paths.iter().map(|p| hash_path_single_thread(p)).collect();
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<NarSummary>>>> =

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# provenix demo: what exists today, end to end, on a fresh Debian machine as root.
+#  1. build a small derivation with real Nix (offline, private chroot store)
+#  2. NAR-hash its output from content: provenix == nix-hash == Nix's database
+#  3. check the .drv: hashDerivationModulo, output paths recomputed
+#  4. create and sign a provenance entry for the build, store it as log leaves
+#  5. verify it with `provenix entry show`; a tampered copy is refused
+# The TPM parts (SK sealed to the measured boot state, on an swtpm here) come
+# with the agent; this demo signs with a software key and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "packages and build"
+need=()
+for p in nix-bin busybox-static build-essential pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if ((${#need[@]})); then
+  [ "$(id -u)" -eq 0 ] || { echo "run as root to install ${need[*]}" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.88 with rustup" >&2; exit 2; }
+cargo build --release --locked -q -p provenix-verifier
+cargo build --release --locked -q -p provenix-protocol --example record_build
+PROVENIX=$REPO/target/release/provenix
+RECORD=$REPO/target/release/examples/record_build
+
+W=$(mktemp -d /tmp/provenix-demo.XXXXXX)
+trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
+mkdir -p "$W/etc" "$W/xdg" "$W/bb/bin"
+cat > "$W/etc/nix.conf" <<CONF
+experimental-features = nix-command
+substituters =
+sandbox = false
+build-users-group =
+CONF
+cp "$(command -v busybox)" "$W/bb/bin/busybox"
+cat > "$W/demo.nix" <<'NIX'
+let
+  bb = builtins.path { path = ./bb; name = "busybox-static"; };
+  mk = name: script: extra: builtins.derivation ({
+    inherit name; system = builtins.currentSystem;
+    builder = "${bb}/bin/busybox"; args = [ "sh" "-c" script ];
+  } // extra);
+in rec {
+  greeting = mk "greeting" "echo hello from a builder > $out" {};
+  tool = mk "tool" ''
+    mkdir -p $out/bin $doc
+    printf '#!/bin/sh\ncat ${greeting}\n' > $out/bin/greet
+    chmod +x $out/bin/greet
+    echo "docs" > $doc/README
+  '' { outputs = [ "out" "doc" ]; };
+}
+NIX
+export NIX_CONF_DIR=$W/etc XDG_CACHE_HOME=$W/xdg
+unset NIX_REMOTE NIX_CONFIG || true
+ROOT=$W/store
+nixs() { "$@" --store "$ROOT"; }
+
+say "1. build with real Nix into the chroot store $ROOT"
+OUT=$(nix-build --store "$ROOT" --no-out-link "$W/demo.nix" -A tool 2>"$W/build.log" | head -n1)
+DRV=$(nix-instantiate --store "$ROOT" "$W/demo.nix" -A tool 2>/dev/null)
+echo "derivation: $DRV"
+echo "output:     $OUT"
+
+say "2. NAR hash from content"
+ours=$("$PROVENIX" nar-hash "$ROOT$OUT")
+theirs="sha256:$(nix-hash --type sha256 --base32 "$ROOT$OUT")"
+db=$(nix-store --store "$ROOT" --query --hash "$OUT")
+printf '  provenix nar-hash : %s\n  nix-hash          : %s\n  Nix database      : %s\n' "$ours" "$theirs" "$db"
+[ "$ours" = "$theirs" ] && [ "$ours" = "$db" ] || { echo "MISMATCH" >&2; exit 1; }
+"$PROVENIX" nar-hash --json "$ROOT$OUT" "$ROOT$(dirname "$OUT")/"*-greeting
+
+say "3 + 4. check the .drv, hash outputs and inputs, sign an entry (software key: demo only)"
+args=()
+for o in $(nix-store --store "$ROOT" --query --outputs "$DRV"); do
+  name=out; case "$o" in *-tool-*) name=${o##*-tool-} ;; esac
+  for r in $(nix-store --store "$ROOT" --query --references "$o"); do args+=(--ref "$name=$r"); done
+done
+"$RECORD" --store-root "$ROOT" --drv "$DRV" --key-seed "$W/sk.seed" --out "$W/entry.bundle" "${args[@]}" | tee "$W/record.out"
+SKPUB=$(awk '/SK public key/ {print $4}' "$W/record.out")
+
+say "5. verify it"
+"$PROVENIX" entry show --sk-public "$SKPUB" "$W/entry.bundle"
+echo
+"$PROVENIX" entry show --json --sk-public "$SKPUB" "$W/entry.bundle" | head -c 400; echo " …"
+
+say "5b. a tampered copy (one byte of the doc output's NAR hash changed) is refused"
+python3 - "$W/entry.bundle" "$W/tampered.bundle" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+mark = b"-tool-doc"           # the doc output's store path; its NAR hash follows
+i = data.find(mark) + len(mark)
+data[i] ^= 0x01
+open(sys.argv[2], "wb").write(data)
+PY
+set +e
+"$PROVENIX" entry show --sk-public "$SKPUB" "$W/tampered.bundle"
+rc=$?
+set -e
+echo "exit code: $rc (1 = verification failed)"
+[ "$rc" -eq 1 ] || { echo "tampering was not detected" >&2; exit 1; }
+
+say "done: the build was recorded, signed and verified; tampering was caught"
