@@ -398,58 +398,58 @@ impl Derivation {
             input: bytes,
             pos: 0,
         };
-        r.expect(b"Derive(")?;
+        r.literal(b"Derive(")?;
 
         let outputs = r.list("derivation outputs", MAX_OUTPUTS, |r| {
-            r.expect(b"(")?;
+            r.literal(b"(")?;
             let name = r.string(Quoting::Verbatim)?;
-            r.expect(b",")?;
+            r.literal(b",")?;
             let path = r.field(Quoting::Verbatim)?;
-            r.expect(b",")?;
+            r.literal(b",")?;
             let algo = r.field(Quoting::Verbatim)?;
-            r.expect(b",")?;
+            r.literal(b",")?;
             let hash = r.field(Quoting::Verbatim)?;
-            r.expect(b")")?;
+            r.literal(b")")?;
             Ok((name, DerivationOutput::from_fields(path, algo, hash)?))
         })?;
         let outputs = sorted_map("derivation outputs", outputs)?;
 
-        r.expect(b",")?;
+        r.literal(b",")?;
         let input_drvs = r.list("derivation input derivations", MAX_INPUT_DRVS, |r| {
-            r.expect(b"(")?;
+            r.literal(b"(")?;
             let path = DrvPath::parse(&r.string(Quoting::Verbatim)?)?;
-            r.expect(b",")?;
+            r.literal(b",")?;
             let names = r.list("derivation input outputs", MAX_INPUT_OUTPUTS, |r| {
                 r.string(Quoting::Verbatim)
             })?;
-            r.expect(b")")?;
+            r.literal(b")")?;
             Ok((path, sorted_set("derivation input outputs", names)?))
         })?;
         let input_drvs = sorted_map("derivation input derivations", input_drvs)?;
 
-        r.expect(b",")?;
+        r.literal(b",")?;
         let input_srcs = r.list("derivation input sources", MAX_INPUT_SRCS, |r| {
             StorePath::parse(&r.string(Quoting::Verbatim)?)
         })?;
         let input_srcs = sorted_set("derivation input sources", input_srcs)?;
 
-        r.expect(b",")?;
+        r.literal(b",")?;
         let platform = r.string(Quoting::Verbatim)?;
-        r.expect(b",")?;
+        r.literal(b",")?;
         let builder = r.string(Quoting::Escaped)?;
-        r.expect(b",")?;
+        r.literal(b",")?;
         let args = r.list("derivation args", MAX_ARGS, |r| r.string(Quoting::Escaped))?;
-        r.expect(b",")?;
+        r.literal(b",")?;
         let env = r.list("derivation env", MAX_ENV, |r| {
-            r.expect(b"(")?;
+            r.literal(b"(")?;
             let key = r.string(Quoting::Escaped)?;
-            r.expect(b",")?;
+            r.literal(b",")?;
             let value = r.string(Quoting::Escaped)?;
-            r.expect(b")")?;
+            r.literal(b")")?;
             Ok((key, value))
         })?;
         let env = sorted_map("derivation env", env)?;
-        r.expect(b")")?;
+        r.literal(b")")?;
         let extra = bytes.len().saturating_sub(r.pos);
         if extra > 0 {
             return Err(Error::TrailingBytes {
@@ -1022,7 +1022,7 @@ impl Reader<'_> {
         self.input.get(self.pos).copied()
     }
 
-    fn expect(&mut self, literal: &'static [u8]) -> Result<()> {
+    fn literal(&mut self, literal: &'static [u8]) -> Result<()> {
         let rest = self.rest();
         if rest.starts_with(literal) {
             self.pos += literal.len();
@@ -1048,7 +1048,7 @@ impl Reader<'_> {
         max: usize,
         mut item: impl FnMut(&mut Self) -> Result<T>,
     ) -> Result<Vec<T>> {
-        self.expect(b"[")?;
+        self.literal(b"[")?;
         let mut items = Vec::new();
         if self.peek() == Some(b']') {
             self.pos += 1;

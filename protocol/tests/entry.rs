@@ -100,12 +100,19 @@ fn sample_bytes_are_pinned() {
     want.extend(b"/nix/store/z56a0nzrpznn3zcjqsyl9ppklasap124-busybox-static");
     want.extend([0x44; 32]);
     assert_eq!(hex(&leaves[0][..leaves[0].len() - 64]), hex(&want));
-    // Ed25519 is deterministic: the signature is pinned too.
+    // The signature, made independently by Python's `cryptography` package
+    // (OpenSSL's Ed25519) over "provenix/entry/v1\0" || the body above.
     assert_eq!(
         hex(signed.signature()),
-        hex(&leaves[0][leaves[0].len() - 64..])
+        "deb95312da39801817a35ee3031cf475c115ee7b0d0b1b08bbeefe5d393598a8\
+         dce63b7e37a2af6a8a8972475c74ace28ab3e0a03cf8785213579bb86e662b09"
+    );
+    assert_eq!(
+        hex(&leaves[0][leaves[0].len() - 64..]),
+        hex(signed.signature())
     );
     assert_eq!(leaves[0].len(), want.len() + 64);
+    assert_eq!(leaves[0].len(), 470);
 }
 
 #[test]
