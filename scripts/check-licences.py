@@ -16,6 +16,7 @@ PERMISSIVE = {
     "MIT", "MIT-0", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "BSD-2-Clause",
     "BSD-3-Clause", "ISC", "Zlib", "Unicode-3.0", "Unicode-DFS-2016", "CC0-1.0",
     "OpenSSL", "0BSD", "BSL-1.0", "Unlicense",
+    "NCSA",  # LLVM libFuzzer (fuzz crate only): BSD-style
 }
 
 

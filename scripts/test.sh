@@ -68,11 +68,15 @@ if rustup toolchain list | grep -q '^nightly'; then
     echo "installing cargo-fuzz (nightly toolchain present)"
     cargo install cargo-fuzz --locked --quiet
   fi
+  scratch=$(mktemp -d)
   for target in $(cd fuzz && cargo +nightly fuzz list); do
     echo "fuzz $target for ${FUZZ_SECONDS}s"
-    (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
-       -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=0 2>&1 | tail -n 2)
+    # New inputs go to a scratch dir; the committed corpus is only read.
+    mkdir -p "$scratch/$target"
+    (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+       -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 1)
   done
+  rm -rf "$scratch"
 else
   echo "NOT RUN: no nightly toolchain here, so cargo-fuzz cannot run; the corpora were replayed by cargo test above"
 fi
