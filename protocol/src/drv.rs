@@ -477,6 +477,23 @@ impl Derivation {
         Ok(drv)
     }
 
+    /// The store path Nix gives this derivation's file: `makeStorePath(
+    /// "text:<refs>", SHA-256(file), "<name>.drv")`, its references being
+    /// the input derivations and input sources. Comparing it with the path
+    /// a `.drv` was read from shows whether the file was changed on disk.
+    pub fn drv_path(&self, drv_name: &str) -> Result<DrvPath> {
+        let mut refs: BTreeSet<&str> = self.input_srcs.iter().map(StorePath::as_str).collect();
+        refs.extend(self.input_drvs.keys().map(DrvPath::as_str));
+        let mut ty = String::from("text");
+        for r in refs {
+            ty.push(':');
+            ty.push_str(r);
+        }
+        let name = alloc::format!("{drv_name}.drv");
+        let path = StorePath::make(&ty, &Sha256Digest::of(self.to_aterm().as_bytes()), &name)?;
+        DrvPath::try_from(path)
+    }
+
     /// The ATerm text, byte for byte what Nix writes for this derivation.
     pub fn to_aterm(&self) -> String {
         let mut out = String::new();
@@ -1265,19 +1282,6 @@ mod tests {
         Ok((h, calls))
     }
 
-    /// The `.drv` path Nix gives a file: `makeStorePath("text:<refs>",
-    /// sha256(file), name)` with the input derivations and sources as refs.
-    fn text_path(drv: &Derivation, bytes: &[u8], name: &str) -> StorePath {
-        let mut refs: BTreeSet<&str> = drv.input_srcs().iter().map(StorePath::as_str).collect();
-        refs.extend(drv.input_drvs().keys().map(DrvPath::as_str));
-        let mut ty = String::from("text");
-        for r in refs {
-            ty.push(':');
-            ty.push_str(r);
-        }
-        StorePath::make(&ty, &Sha256Digest::of(bytes), name).unwrap()
-    }
-
     fn replace(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
         let s = core::str::from_utf8(bytes).unwrap();
         assert!(s.contains(from), "{from:?} not in the input");
@@ -1301,16 +1305,13 @@ mod tests {
             assert_eq!(drv.kind(), DerivationKind::InputAddressed);
             // The files are what their names say.
             let p = DrvPath::parse(path).unwrap();
-            assert_eq!(text_path(&drv, bytes, p.store_path().name()).as_str(), path);
+            assert_eq!(drv.drv_path(p.drv_name()).unwrap(), p);
         }
         for (path, text) in NIX {
             let drv = Derivation::parse(text.as_bytes()).unwrap();
             assert_eq!(drv.to_aterm(), text, "{path}");
             let p = DrvPath::parse(path).unwrap();
-            assert_eq!(
-                text_path(&drv, text.as_bytes(), p.store_path().name()).as_str(),
-                path
-            );
+            assert_eq!(drv.drv_path(p.drv_name()).unwrap(), p);
         }
     }
 

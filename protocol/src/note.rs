@@ -257,26 +257,33 @@ fn ed25519_verify(key: &VerifyingKey, msg: &[u8], sig: &[u8], what: &'static str
         .map_err(|_| Error::BadSignature { what })
 }
 
-/// A public Ed25519 note key (signature type `0x01`): verifies the log's
-/// checkpoint signatures.
+/// A public Ed25519 key for signed-note signature type `T`: `0x01` verifies
+/// a log's checkpoint signatures ([`NoteVerifierKey`]), `0x04` a witness's
+/// cosignatures ([`CosignerKey`]). The type byte is part of the key ID, so
+/// one key has a different ID in each role.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoteVerifierKey {
+pub struct VerifierKey<const T: u8> {
     name: KeyName,
     id: KeyId,
     key: VerifyingKey,
 }
 
-impl NoteVerifierKey {
+/// A log's public note key (signature type `0x01`).
+pub type NoteVerifierKey = VerifierKey<SIG_TYPE_ED25519>;
+/// A witness's public cosignature key (tlog-cosignature/v1, type `0x04`).
+pub type CosignerKey = VerifierKey<SIG_TYPE_COSIGNATURE_V1>;
+
+impl<const T: u8> VerifierKey<T> {
     /// The verifier for `key` under `name`.
     pub fn new(name: KeyName, key: VerifyingKey) -> Self {
-        let id = KeyId::compute(&name, SIG_TYPE_ED25519, key.as_bytes());
+        let id = KeyId::compute(&name, T, key.as_bytes());
         Self { name, id, key }
     }
 
-    /// Parse a verifier key string `<name>+<hex key ID>+<base64(0x01 ||
+    /// Parse a verifier key string `<name>+<hex key ID>+<base64(T ||
     /// public key)>`. The key ID must match the name and key.
     pub fn parse(vkey: &str) -> Result<Self> {
-        let (name, id, key) = parse_verifier_key(vkey, SIG_TYPE_ED25519)?;
+        let (name, id, key) = parse_verifier_key(vkey, T)?;
         Ok(Self { name, id, key })
     }
 
@@ -300,39 +307,39 @@ impl NoteVerifierKey {
     }
 }
 
-impl fmt::Display for NoteVerifierKey {
+impl<const T: u8> fmt::Display for VerifierKey<T> {
     /// The verifier key string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_key(
-            "",
-            &self.name,
-            self.id,
-            SIG_TYPE_ED25519,
-            self.key.as_bytes(),
-        ))
+        f.write_str(&format_key("", &self.name, self.id, T, self.key.as_bytes()))
     }
 }
 
-/// A private Ed25519 note key (signature type `0x01`): the log's key that
-/// signs checkpoints. `Debug` does not show the seed.
+/// A private Ed25519 key for signed-note signature type `T`: the log's key
+/// that signs checkpoints ([`NoteSigningKey`], `0x01`) or a witness's key
+/// ([`CosignerSigningKey`], `0x04`). `Debug` does not show the seed.
 #[derive(Clone)]
-pub struct NoteSigningKey {
+pub struct SignerKey<const T: u8> {
     name: KeyName,
     id: KeyId,
     key: SigningKey,
 }
 
-impl NoteSigningKey {
-    /// The note signer for `key` under `name`.
+/// A log's private note key (signature type `0x01`).
+pub type NoteSigningKey = SignerKey<SIG_TYPE_ED25519>;
+/// A witness's private cosignature key (type `0x04`).
+pub type CosignerSigningKey = SignerKey<SIG_TYPE_COSIGNATURE_V1>;
+
+impl<const T: u8> SignerKey<T> {
+    /// The signer for `key` under `name`.
     pub fn new(name: KeyName, key: SigningKey) -> Self {
-        let id = KeyId::compute(&name, SIG_TYPE_ED25519, key.verifying_key().as_bytes());
+        let id = KeyId::compute(&name, T, key.verifying_key().as_bytes());
         Self { name, id, key }
     }
 
-    /// Parse a signer key string `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01
+    /// Parse a signer key string `PRIVATE+KEY+<name>+<hex key ID>+<base64(T
     /// || 32-byte seed)>`. The key ID must match the derived public key.
     pub fn parse(skey: &str) -> Result<Self> {
-        let (name, id, key) = parse_signer_key(skey, SIG_TYPE_ED25519)?;
+        let (name, id, key) = parse_signer_key(skey, T)?;
         Ok(Self { name, id, key })
     }
 
@@ -342,14 +349,14 @@ impl NoteSigningKey {
             SIGNER_KEY_PREFIX,
             &self.name,
             self.id,
-            SIG_TYPE_ED25519,
+            T,
             self.key.as_bytes(),
         )
     }
 
     /// The matching public key.
-    pub fn verifier_key(&self) -> NoteVerifierKey {
-        NoteVerifierKey {
+    pub fn verifier_key(&self) -> VerifierKey<T> {
+        VerifierKey {
             name: self.name.clone(),
             id: self.id,
             key: self.key.verifying_key(),
@@ -365,7 +372,9 @@ impl NoteSigningKey {
     pub fn key_id(&self) -> KeyId {
         self.id
     }
+}
 
+impl NoteSigningKey {
     /// The signature line of this key over a note `text`.
     pub fn sign_text(&self, text: &str) -> NoteSignature {
         NoteSignature {
@@ -376,132 +385,10 @@ impl NoteSigningKey {
     }
 }
 
-impl fmt::Debug for NoteSigningKey {
+impl<const T: u8> fmt::Debug for SignerKey<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NoteSigningKey")
-            .field("name", &self.name)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A witness's public cosignature key (tlog-cosignature/v1, signature type
-/// `0x04`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CosignerKey {
-    name: KeyName,
-    id: KeyId,
-    key: VerifyingKey,
-}
-
-impl CosignerKey {
-    /// The cosignature verifier for `key` under `name`.
-    pub fn new(name: KeyName, key: VerifyingKey) -> Self {
-        let id = KeyId::compute(&name, SIG_TYPE_COSIGNATURE_V1, key.as_bytes());
-        Self { name, id, key }
-    }
-
-    /// Parse a verifier key string `<name>+<hex key ID>+<base64(0x04 ||
-    /// public key)>`. The key ID must match the name and key.
-    pub fn parse(vkey: &str) -> Result<Self> {
-        let (name, id, key) = parse_verifier_key(vkey, SIG_TYPE_COSIGNATURE_V1)?;
-        Ok(Self { name, id, key })
-    }
-
-    /// The witness name.
-    pub fn name(&self) -> &KeyName {
-        &self.name
-    }
-
-    /// The key ID.
-    pub fn key_id(&self) -> KeyId {
-        self.id
-    }
-
-    /// The Ed25519 public key.
-    pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.key
-    }
-
-    fn matches(&self, sig: &NoteSignature) -> bool {
-        self.name == sig.name && self.id == sig.key_id
-    }
-}
-
-impl fmt::Display for CosignerKey {
-    /// The verifier key string.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_key(
-            "",
-            &self.name,
-            self.id,
-            SIG_TYPE_COSIGNATURE_V1,
-            self.key.as_bytes(),
-        ))
-    }
-}
-
-/// A witness's private cosignature key (signature type `0x04`). `Debug`
-/// does not show the seed.
-#[derive(Clone)]
-pub struct CosignerSigningKey {
-    name: KeyName,
-    id: KeyId,
-    key: SigningKey,
-}
-
-impl CosignerSigningKey {
-    /// The cosigner for `key` under `name`.
-    pub fn new(name: KeyName, key: SigningKey) -> Self {
-        let id = KeyId::compute(
-            &name,
-            SIG_TYPE_COSIGNATURE_V1,
-            key.verifying_key().as_bytes(),
-        );
-        Self { name, id, key }
-    }
-
-    /// Parse a signer key string `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04
-    /// || 32-byte seed)>`. The key ID must match the derived public key.
-    pub fn parse(skey: &str) -> Result<Self> {
-        let (name, id, key) = parse_signer_key(skey, SIG_TYPE_COSIGNATURE_V1)?;
-        Ok(Self { name, id, key })
-    }
-
-    /// The signer key string. It holds the secret seed.
-    pub fn to_signer_key_string(&self) -> String {
-        format_key(
-            SIGNER_KEY_PREFIX,
-            &self.name,
-            self.id,
-            SIG_TYPE_COSIGNATURE_V1,
-            self.key.as_bytes(),
-        )
-    }
-
-    /// The matching public key.
-    pub fn cosigner_key(&self) -> CosignerKey {
-        CosignerKey {
-            name: self.name.clone(),
-            id: self.id,
-            key: self.key.verifying_key(),
-        }
-    }
-
-    /// The witness name.
-    pub fn name(&self) -> &KeyName {
-        &self.name
-    }
-
-    /// The key ID.
-    pub fn key_id(&self) -> KeyId {
-        self.id
-    }
-}
-
-impl fmt::Debug for CosignerSigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CosignerSigningKey")
+        f.debug_struct("SignerKey")
+            .field("type", &T)
             .field("name", &self.name)
             .field("id", &self.id)
             .finish_non_exhaustive()
@@ -1325,16 +1212,16 @@ mod tests {
         let wit1 = wit1_cosigner();
         let note_key = NoteVerifierKey::parse(WIT1_VKEY).unwrap();
         assert_eq!(
-            wit1.cosigner_key().verifying_key(),
+            wit1.verifier_key().verifying_key(),
             note_key.verifying_key()
         );
         assert_ne!(wit1.key_id(), note_key.key_id());
         let skey = wit1.to_signer_key_string();
         let again = CosignerSigningKey::parse(&skey).unwrap();
-        assert_eq!(again.cosigner_key(), wit1.cosigner_key());
+        assert_eq!(again.verifier_key(), wit1.verifier_key());
         assert_eq!(
-            CosignerKey::parse(&wit1.cosigner_key().to_string()).unwrap(),
-            wit1.cosigner_key()
+            CosignerKey::parse(&wit1.verifier_key().to_string()).unwrap(),
+            wit1.verifier_key()
         );
     }
 
@@ -1556,7 +1443,7 @@ mod tests {
         let msg = note.render();
         let (back, opened) = Checkpoint::open(msg.as_bytes(), &[log.verifier_key()]).unwrap();
         assert_eq!(back, cp);
-        let cosigs = opened.verify_cosignatures(&[wit.cosigner_key()]).unwrap();
+        let cosigs = opened.verify_cosignatures(&[wit.verifier_key()]).unwrap();
         assert_eq!(cosigs.len(), 1);
         assert_eq!(cosigs[0].timestamp, 1_700_000_000);
         assert_eq!(cosigs[0].name.as_str(), "Wit1");
@@ -1572,7 +1459,7 @@ mod tests {
         let m = format!("cosignature/v1\ntime 1700000000\n{text}");
         assert_eq!(cosignature_message(&text, 1_700_000_000), m.as_bytes());
         assert!(wit
-            .cosigner_key()
+            .verifier_key()
             .verifying_key()
             .verify_strict(m.as_bytes(), &Signature::from_bytes(&c.signature))
             .is_ok());
@@ -1582,7 +1469,7 @@ mod tests {
     fn cosignature_refusals() {
         let text = test_checkpoint().to_note_text().unwrap();
         let wit = wit1_cosigner();
-        let key = wit.cosigner_key();
+        let key = wit.verifier_key();
         let sig = cosign(&text, &wit, 42).unwrap();
         assert_eq!(verify_cosignature(&text, &sig, &key).unwrap().timestamp, 42);
 
@@ -1611,7 +1498,7 @@ mod tests {
             SigningKey::from_bytes(&[9; 32]),
         );
         assert!(matches!(
-            verify_cosignature(&text, &sig, &other.cosigner_key()),
+            verify_cosignature(&text, &sig, &other.verifier_key()),
             Err(Error::KeyMismatch { .. })
         ));
         let other_text = text.replace("\n8\n", "\n9\n");
@@ -1746,7 +1633,7 @@ mod tests {
         );
         let (cp, note) = Checkpoint::open(checkpoints[2].1, core::slice::from_ref(&log)).unwrap();
         assert_eq!(cp, test_checkpoint());
-        let cosigs = note.verify_cosignatures(&[wit.cosigner_key()]).unwrap();
+        let cosigs = note.verify_cosignatures(&[wit.verifier_key()]).unwrap();
         assert_eq!(cosigs[0].timestamp, 1_700_000_000);
         let (cp, _) = Checkpoint::open(checkpoints[3].1, &[log]).unwrap();
         assert_eq!((cp.size, cp.root), (0, crate::merkle::empty_root()));
@@ -1852,8 +1739,8 @@ mod tests {
 
             let c = CosignerSigningKey::new(name, SigningKey::from_bytes(&seed));
             let again = CosignerSigningKey::parse(&c.to_signer_key_string()).unwrap();
-            prop_assert_eq!(again.cosigner_key(), c.cosigner_key());
-            let ck = c.cosigner_key();
+            prop_assert_eq!(again.verifier_key(), c.verifier_key());
+            let ck = c.verifier_key();
             prop_assert_eq!(CosignerKey::parse(&ck.to_string()).unwrap(), ck);
         }
 
@@ -1875,7 +1762,7 @@ mod tests {
             let mut note = test_checkpoint().sign(&test_log_key()).unwrap();
             note.cosign(&wit, timestamp).unwrap();
             let back = Note::parse(note.render().as_bytes()).unwrap();
-            let cosigs = back.verify_cosignatures(&[wit.cosigner_key()]).unwrap();
+            let cosigs = back.verify_cosignatures(&[wit.verifier_key()]).unwrap();
             prop_assert_eq!(cosigs.len(), 1);
             prop_assert_eq!(cosigs[0].timestamp, timestamp);
         }
