@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export TSS2_LOG=${TSS2_LOG:-all+none}   # ESAPI prints expected TPM errors otherwise
 MSRV=1.88
 NO_STD_TARGET=thumbv7em-none-eabi
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
@@ -13,7 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 t0=$SECONDS
 
 step "system packages"
-PKGS=(build-essential pkg-config python3 libtss2-dev swtpm swtpm-tools tpm2-tools nix-bin busybox-static)
+PKGS=(build-essential pkg-config python3 openssl util-linux libtss2-dev swtpm swtpm-tools tpm2-tools nix-bin busybox-static)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -50,11 +51,12 @@ python3 scripts/check-licences.py --self-test
 python3 scripts/check-licences.py
 python3 scripts/check-licences.py --manifest-path fuzz/Cargo.toml
 
-step "no_std: provenix-protocol for $NO_STD_TARGET without default features"
+step "no_std: provenix-protocol and provenix-measured-boot for $NO_STD_TARGET"
 if ! rustup target list --installed | grep -qx "$NO_STD_TARGET"; then
   rustup target add "$NO_STD_TARGET" || { echo "cannot add $NO_STD_TARGET: the no_std check cannot run" >&2; exit 1; }
 fi
 cargo check --locked -p provenix-protocol --no-default-features --target "$NO_STD_TARGET"
+cargo check --locked -p provenix-measured-boot --target "$NO_STD_TARGET"
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps --quiet

@@ -181,6 +181,73 @@ pub enum Error {
         /// What the derivation holds (empty when absent).
         found: String,
     },
+    /// A TPMS_ATTEST does not start with TPM_GENERATED_VALUE (0xff544347):
+    /// the TPM did not produce it.
+    #[error("TPMS_ATTEST: magic {found:#010x} is not TPM_GENERATED_VALUE (0xff544347)")]
+    TpmBadMagic {
+        /// The magic found.
+        found: u32,
+    },
+    /// A TPMS_ATTEST of a type this code does not read (only quote 0x8018
+    /// and certify 0x8017).
+    #[error("TPMS_ATTEST: unsupported attestation type {found:#06x}")]
+    TpmUnsupportedAttestType {
+        /// The TPM_ST value found.
+        found: u16,
+    },
+    /// An attestation of one type where another was required (a certify
+    /// where a quote was expected, or the reverse).
+    #[error("TPMS_ATTEST: type {found:#06x} where {expected:#06x} was required")]
+    TpmAttestTypeMismatch {
+        /// The TPM_ST value required.
+        expected: u16,
+        /// The TPM_ST value found.
+        found: u16,
+    },
+    /// A TPM algorithm identifier (hash, object type, scheme, curve,
+    /// symmetric algorithm or mode) unknown or not supported where it appears.
+    #[error("{what}: unsupported TPM algorithm {alg:#06x}")]
+    TpmUnsupportedAlgorithm {
+        /// Where it appeared.
+        what: &'static str,
+        /// The TPM_ALG_ID (or TPM_ECC_CURVE) found.
+        alg: u16,
+    },
+    /// A TPM signature's algorithm or hash does not fit the key: another key
+    /// type, or not the scheme the key is restricted to.
+    #[error("TPM signature: {reason}")]
+    TpmSchemeMismatch {
+        /// What did not fit.
+        reason: &'static str,
+    },
+    /// A TPM public key that cannot serve the operation asked of it (a point
+    /// off the curve, a bad modulus, a key that is not a decryption key).
+    #[error("{what}: unusable TPM key: {reason}")]
+    TpmInvalidKey {
+        /// What the key was used for.
+        what: &'static str,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A TPM signature (over a TPMS_ATTEST or other bytes) does not verify
+    /// under the given public key.
+    #[error("TPM signature does not verify")]
+    TpmBadSignature,
+    /// The digest of the given PCR values differs from the quote's pcrDigest.
+    #[error("TPM quote: PCR values do not match pcrDigest")]
+    TpmPcrDigestMismatch,
+    /// A PCR that a selection names has no value among those given.
+    #[error("PCR {index} of bank {bank:#06x} is selected but has no value")]
+    TpmMissingPcrValue {
+        /// The bank's TPM_ALG_ID.
+        bank: u16,
+        /// The PCR index.
+        index: u8,
+    },
+    /// A credential blob's integrity HMAC does not match (wrong seed, wrong
+    /// object name, or tampered bytes).
+    #[error("TPM credential: integrity check failed")]
+    TpmCredentialIntegrity,
     /// A file-system operation failed (std only).
     #[cfg(feature = "std")]
     #[error("{path}: {source}")]

@@ -40,6 +40,7 @@
 
 extern crate alloc;
 
+pub mod binding;
 pub mod drv;
 pub mod encoding;
 pub mod entry;
@@ -54,6 +55,7 @@ pub mod nix_sig;
 pub mod note;
 pub mod store_path;
 pub mod system;
+pub mod tpm;
 
 pub use entry::{BuildEnv, Entry, EntryOutput, ResolvedInput, SignedEntry, SourceRef};
 pub use error::{Error, Result};

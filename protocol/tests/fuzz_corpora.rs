@@ -50,3 +50,8 @@ fn note_corpus() {
 fn drv_corpus() {
     replay("drv", fuzz_checks::drv);
 }
+
+#[test]
+fn tpm_corpus() {
+    replay("tpm", fuzz_checks::tpm);
+}

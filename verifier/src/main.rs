@@ -13,6 +13,8 @@ use provenix_protocol::encoding::hex_decode_array;
 use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
 use provenix_protocol::{nar, SignedEntry};
 
+mod eventlog_cmd;
+
 /// provenix: check Nix build provenance against TPM-attested builder logs.
 #[derive(Parser)]
 #[command(name = "provenix", version, about, propagate_version = true)]
@@ -43,6 +45,43 @@ enum Command {
     /// Work with provenance entries.
     #[command(subcommand)]
     Entry(EntryCommand),
+    /// Parse TCG PC Client binary event logs and replay them per PCR bank.
+    ///
+    /// Reads logs as Linux exposes them
+    /// (/sys/kernel/security/tpm0/binary_bios_measurements): SHA-1-format
+    /// and crypto-agile (Spec ID Event03). Prints each event (index, byte
+    /// offset, PCR, type, digests, decoded summary) and the replayed PCR
+    /// values per bank. Only the digests are covered by the PCRs: event data
+    /// and its summary are unverified.
+    ///
+    /// `--json`: one JSON object per file, one per line:
+    /// {"file", "format": "sha1" | "crypto-agile", "banks": list of bank
+    /// names, "startup_locality": n | null,
+    /// "pcrs": {bank: {"PCR index": "lowercase hex"}} (only the PCRs the
+    /// log extends, plus PCR 0 when a StartupLocality event set it),
+    /// "not_replayed": {bank: reason},
+    /// "events": [{"index", "offset", "pcr", "measured", "type",
+    /// "type_value", "digests": {bank: hex}, "unverified_data": hex,
+    /// "unverified_summary": text | null, "unverified_decode_error": text |
+    /// null}]}. With `--ccel`: "format": "tdx-ccel", "padding", "rtmrs"
+    /// keyed by MR index (1-4 = RTMR0-3) instead of "pcrs", and "mr_index"
+    /// instead of "pcr". See docs/wire-format.md.
+    ///
+    /// Every file is parsed before anything is printed. A malformed file:
+    /// nothing on stdout, the byte offset and what was expected on stderr,
+    /// exit 2.
+    Eventlog {
+        /// Emit one JSON object per file.
+        #[arg(long)]
+        json: bool,
+        /// Read Intel TDX CCEL logs (RTMRs; 0xFF padding allowed) instead of
+        /// TPM event logs.
+        #[arg(long)]
+        ccel: bool,
+        /// Event log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sk_public,
             bundles,
         }) => entry_show(json, sk_public.as_deref(), &bundles),
+        Command::Eventlog { json, ccel, files } => eventlog_cmd::run(json, ccel, &files),
     }
 }
 

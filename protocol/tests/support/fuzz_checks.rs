@@ -120,3 +120,91 @@ pub(crate) fn drv(data: &[u8]) {
         });
     }
 }
+
+/// TPM structures (protocol::tpm): whatever parses as a TPMS_ATTEST,
+/// TPM2B_ATTEST, TPMT_PUBLIC, TPM2B_PUBLIC, TPMT_SIGNATURE,
+/// TPML_PCR_SELECTION, TPM2B_ID_OBJECT, tpm2-tools credential file,
+/// credential challenge or answer marshals back to exactly its bytes;
+/// opening a parsed credential blob never panics. Then the input read as
+/// `u16 n || TPMT_PUBLIC (n bytes) || u16 m || TPMT_SIGNATURE (m bytes) ||
+/// message`: verifying never panics.
+pub(crate) fn tpm(data: &[u8]) {
+    use provenix_protocol::tpm::credential::{unprotect_credential, StorageParams};
+    use provenix_protocol::tpm::{
+        Attest, CredentialAnswer, CredentialChallenge, HashAlg, IdObject, MadeCredential, Name,
+        PcrSelectionList, Public, Signature,
+    };
+    if let Ok(a) = Attest::from_bytes(data) {
+        assert_eq!(a.to_bytes(), data, "TPMS_ATTEST did not re-marshal");
+        let _ = a.quote();
+        let _ = a.certify();
+    }
+    if let Ok(a) = Attest::from_tpm2b_bytes(data) {
+        assert_eq!(&data[2..], a.to_bytes(), "TPM2B_ATTEST did not re-marshal");
+    }
+    if let Ok(p) = Public::from_bytes(data) {
+        assert_eq!(p.to_bytes(), data, "TPMT_PUBLIC did not re-marshal");
+        let _ = p.name();
+        let _ = p.builder_id();
+    }
+    if let Ok(p) = Public::from_tpm2b_bytes(data) {
+        assert_eq!(p.to_tpm2b_bytes(), data, "TPM2B_PUBLIC did not re-marshal");
+    }
+    if let Ok(s) = Signature::from_bytes(data) {
+        assert_eq!(s.to_bytes(), data, "TPMT_SIGNATURE did not re-marshal");
+    }
+    if let Ok(l) = PcrSelectionList::from_bytes(data) {
+        assert_eq!(l.to_bytes(), data, "TPML_PCR_SELECTION did not re-marshal");
+        assert_eq!(
+            PcrSelectionList::from_banks(&l.banks()).unwrap().banks(),
+            l.banks()
+        );
+    }
+    if let Ok(id) = IdObject::from_tpm2b_bytes(data) {
+        assert_eq!(
+            id.to_tpm2b_bytes(),
+            data,
+            "TPM2B_ID_OBJECT did not re-marshal"
+        );
+        for aes_bits in [128, 256] {
+            let params = StorageParams {
+                name_alg: HashAlg::Sha256,
+                aes_bits,
+            };
+            let _ = unprotect_credential(params, b"seed", &Name::default(), &id);
+        }
+    }
+    if let Ok(m) = MadeCredential::from_tpm2_tools_file(data) {
+        assert_eq!(
+            m.to_tpm2_tools_file(),
+            data,
+            "credential file did not re-marshal"
+        );
+    }
+    if let Ok(c) = CredentialChallenge::from_bytes(data) {
+        assert_eq!(c.to_bytes(), data, "credential challenge did not re-encode");
+    }
+    if let Ok(a) = CredentialAnswer::from_bytes(data) {
+        assert_eq!(a.to_bytes(), data, "credential answer did not re-encode");
+    }
+    // u16 n || key || u16 m || signature || message
+    let split = |d: &[u8]| -> Option<(usize, usize)> {
+        let n = usize::from(u16::from_be_bytes([*d.first()?, *d.get(1)?]));
+        Some((n, 2 + n))
+    };
+    let Some((n, after_key)) = split(data) else {
+        return;
+    };
+    let (Some(key), Some(rest)) = (data.get(2..2 + n), data.get(after_key..)) else {
+        return;
+    };
+    let Some((m, after_sig)) = split(rest) else {
+        return;
+    };
+    let (Some(sig), Some(message)) = (rest.get(2..2 + m), rest.get(after_sig..)) else {
+        return;
+    };
+    if let (Ok(key), Ok(sig)) = (Public::from_bytes(key), Signature::from_bytes(sig)) {
+        let _ = sig.verify(&key, message);
+    }
+}
