@@ -5,8 +5,11 @@
 #  3. check the .drv: hashDerivationModulo, output paths recomputed
 #  4. create and sign a provenance entry for the build, store it as log leaves
 #  5. verify it with `provenix entry show`; a tampered copy is refused
-# The TPM parts (SK sealed to the measured boot state, on an swtpm here) come
-# with the agent; this demo signs with a software key and says so.
+#  6. the TPM side on an swtpm (an EK-certified software TPM, the demo's
+#     default TPM): enroll, derive SK inside the TPM, reboot into the same
+#     measurements (same SK), reboot into another system (SK refused)
+# Signing entries with the TPM-derived SK comes with the agent's daemon; step
+# 4 signs with a software key and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -14,7 +17,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "packages and build"
 need=()
-for p in nix-bin busybox-static build-essential pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in nix-bin busybox-static build-essential pkg-config libtss2-dev swtpm swtpm-tools; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
   [ "$(id -u)" -eq 0 ] || { echo "run as root to install ${need[*]}" >&2; exit 2; }
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -24,11 +27,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.88 with rustup" >&2; exit 2; }
 cargo build --release --locked -q -p provenix-verifier
 cargo build --release --locked -q -p provenix-protocol --example record_build
+cargo build --release --locked -q -p provenix-agent
+AGENT=$REPO/target/release/provenix-agent
 PROVENIX=$REPO/target/release/provenix
 RECORD=$REPO/target/release/examples/record_build
 
 W=$(mktemp -d /tmp/provenix-demo.XXXXXX)
-trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
+SWTPM_PID=
+cleanup() { [ -n "$SWTPM_PID" ] && kill "$SWTPM_PID" 2>/dev/null; chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
 mkdir -p "$W/etc" "$W/xdg" "$W/bb/bin"
 cat > "$W/etc/nix.conf" <<CONF
 experimental-features = nix-command
@@ -103,4 +110,51 @@ set -e
 echo "exit code: $rc (1 = verification failed)"
 [ "$rc" -eq 1 ] || { echo "tampering was not detected" >&2; exit 1; }
 
-say "done: the build was recorded, signed and verified; tampering was caught"
+say "6. the TPM side, on an EK-certified swtpm (insecure: demo only)"
+T=$W/tpm; mkdir -p "$T/state" "$T/ca"
+printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' "$T/ca" "$T/ca" "$T/ca" "$T/ca" > "$T/ca/localca.conf"
+printf -- '--platform-manufacturer provenix-demo\n--platform-version 2.1\n--platform-model swtpm\n' > "$T/ca/localca.options"
+printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' "$T/ca" "$T/ca" > "$T/ca/swtpm_setup.conf"
+swtpm_setup --tpm2 --tpmstate "$T/state" --create-ek-cert --create-platform-cert --config "$T/ca/swtpm_setup.conf" --overwrite --logfile "$T/setup.log" >/dev/null
+PORT=$(python3 -c 'import socket
+for _ in range(50):
+    s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; t=socket.socket()
+    try:
+        t.bind(("127.0.0.1",p+1)); print(p); break
+    except OSError: pass
+    finally: s.close(); t.close()')
+boot_swtpm() {  # a power cycle: PCRs reset, NV and keys kept
+  [ -n "$SWTPM_PID" ] && { kill "$SWTPM_PID"; wait "$SWTPM_PID" 2>/dev/null || true; }
+  setpriv --pdeathsig KILL -- swtpm socket --tpm2 --server "type=tcp,port=$PORT,bindaddr=127.0.0.1" \
+    --ctrl "type=tcp,port=$((PORT+1)),bindaddr=127.0.0.1" --tpmstate "dir=$T/state" \
+    --flags not-need-init,startup-clear & SWTPM_PID=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((PORT+1))") 2>/dev/null && break; sleep 0.05; done
+}
+measured_boot() {  # what firmware, the UKI and the initrd would extend
+  for m in "0 firmware" "4 uki" "9 initrd" "14 $1"; do
+    set -- $m; "$AGENT" --insecure-allow-swtpm debug-extend --pcr "$1" "$2"
+  done
+}
+export PROVENIX_TCTI="swtpm:host=127.0.0.1,port=$PORT" TSS2_LOG=all+none
+boot_swtpm
+echo "without --insecure-allow-swtpm the agent refuses a software TPM:"
+"$AGENT" info 2>&1 | sed 's/^/  /' || true
+"$AGENT" --insecure-allow-swtpm info
+measured_boot "system-A"
+"$AGENT" --insecure-allow-swtpm enroll --state-dir "$W/agent-state" --no-event-log
+SK1=$("$AGENT" --insecure-allow-swtpm keys --json --state-dir "$W/agent-state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sk"])')
+echo "reboot into the same measurements:"
+boot_swtpm; measured_boot "system-A"
+SK2=$("$AGENT" --insecure-allow-swtpm keys --json --state-dir "$W/agent-state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sk"])')
+echo "  SK before reboot $SK1"
+echo "  SK after reboot  $SK2"
+[ "$SK1" = "$SK2" ] || { echo "SK changed across a reboot into the same state" >&2; exit 1; }
+echo "reboot into a different system (PCR 14 differs): SK cannot be derived"
+boot_swtpm; measured_boot "system-B"
+set +e
+"$AGENT" --insecure-allow-swtpm keys --state-dir "$W/agent-state" 2>&1 | sed 's/^/  /'
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 1 ] || { echo "SK was derivable in another boot state" >&2; exit 1; }
+
+say "done: the build was recorded, signed and verified; tampering was caught; SK lives only in the enrolled boot state"

@@ -40,6 +40,26 @@ pub enum AgentError {
         /// What the operator can do about it, where known.
         hint: Option<&'static str>,
     },
+    /// A file in the state directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory already holds an enrollment.
+    #[error("{0} already holds an enrollment: this TPM is enrolled there; use another state directory to enroll again")]
+    AlreadyEnrolled(std::path::PathBuf),
+    /// The derived key does not match the enrollment record.
+    #[error("the {which} derived from this TPM does not match the enrollment record in the state directory: {why}")]
+    KeyMismatch {
+        /// "SK" or "LK".
+        which: &'static str,
+        /// What this means.
+        why: &'static str,
+    },
     /// A configuration or state problem outside the TPM.
     #[error("{0}")]
     Config(String),
@@ -63,8 +83,8 @@ pub fn tpm_hint(kind: Tss2ResponseCodeKind) -> Option<&'static str> {
         }
         K::PolicyFail => {
             "the key's PCR policy does not match this boot (TPM_RC_POLICY_FAIL 0x99d): the \
-             signing key is bound to a different boot state; re-enroll with `enroll --rebind` \
-             after an approved upgrade"
+             signing key is bound to a different boot state: re-enroll after an approved \
+             upgrade"
         }
         K::NvUninitialized => {
             "the NV index was defined but never written (TPM_RC_NV_UNINITIALIZED 0x14a): the \

@@ -28,38 +28,13 @@ use crate::tpm::Tpm;
 /// Guidance" leaves 0x8101xxxx to the platform owner's keys).
 pub const DEFAULT_AK_HANDLE: u32 = 0x8101_0002;
 
-/// The EK kinds provenix knows, with the NV index of their certificate
-/// (TCG EK Credential Profile 2.5, §2.2.1.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EkKind {
-    /// RSA-2048, low-range template L-1 (certificate at 0x01c00002).
-    Rsa2048,
-    /// ECC NIST P-256, template L-2 (certificate at 0x01c0000a).
-    EccP256,
-    /// ECC NIST P-384, high-range template H-3 (certificate at 0x01c00016):
-    /// what swtpm provisions as its ECC EK.
-    EccP384,
-}
+pub use provenix_protocol::enrollment::EkKind;
 
-impl EkKind {
-    /// Every kind, in the order the agent tries them.
-    pub const ALL: [EkKind; 3] = [EkKind::Rsa2048, EkKind::EccP256, EkKind::EccP384];
-
-    /// NV index of the EK certificate.
-    pub fn cert_nv_index(self) -> u32 {
-        match self {
-            EkKind::Rsa2048 => 0x01c0_0002,
-            EkKind::EccP256 => 0x01c0_000a,
-            EkKind::EccP384 => 0x01c0_0016,
-        }
-    }
-
-    fn selection(self) -> AsymmetricAlgorithmSelection {
-        match self {
-            EkKind::Rsa2048 => AsymmetricAlgorithmSelection::Rsa(RsaKeyBits::Rsa2048),
-            EkKind::EccP256 => AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256),
-            EkKind::EccP384 => AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP384),
-        }
+fn selection(kind: EkKind) -> AsymmetricAlgorithmSelection {
+    match kind {
+        EkKind::Rsa2048 => AsymmetricAlgorithmSelection::Rsa(RsaKeyBits::Rsa2048),
+        EkKind::EccP256 => AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256),
+        EkKind::EccP384 => AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP384),
     }
 }
 
@@ -92,7 +67,7 @@ impl Tpm {
         let mut out = Vec::new();
         for kind in EkKind::ALL {
             if present.contains(&kind.cert_nv_index()) {
-                let cert = ek::retrieve_ek_pubcert(self.context(), kind.selection())
+                let cert = ek::retrieve_ek_pubcert(self.context(), selection(kind))
                     .map_err(|e| AgentError::tpm("NV_Read (EK certificate)", e))?;
                 out.push((kind, cert));
             }
@@ -103,7 +78,7 @@ impl Tpm {
     /// Create the EK of `kind` from the endorsement seed (transient; the
     /// caller flushes it).
     pub fn create_ek(&mut self, kind: EkKind) -> Result<KeyHandle> {
-        ek::create_ek_object_2(self.context(), kind.selection(), None)
+        ek::create_ek_object_2(self.context(), selection(kind), None)
             .map_err(|e| AgentError::tpm("CreatePrimary (EK)", e))
     }
 

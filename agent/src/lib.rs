@@ -13,9 +13,11 @@
 //! defined in `provenix-protocol`, which has no TPM dependency.
 
 pub mod counter;
+pub mod enroll;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod state;
 pub mod tpm;
 
 pub use error::{AgentError, Result};

@@ -43,6 +43,7 @@ extern crate alloc;
 pub mod binding;
 pub mod drv;
 pub mod encoding;
+pub mod enrollment;
 pub mod entry;
 pub mod error;
 pub mod hash;

@@ -1,0 +1,252 @@
+//! The enrollment record: everything a verifier needs to trust a builder's
+//! keys, written by `provenix-agent enroll` and read by the verifier.
+//!
+//! ```text
+//! Enrollment
+//!  ├─ TPM facts (manufacturer, vendor, firmware), insecure_swtpm flag
+//!  ├─ EK: kind, certificate (DER) + intermediates, public area
+//!  ├─ AK: public area (its Name is the builder id), persistent handle
+//!  ├─ batch counter NV index, seal set, system PCR
+//!  ├─ log_key:     KeyBinding of LK (from L, no PCR policy)
+//!  ├─ signing_key: KeyBinding of SK (from K, PolicyPCR over the seal set)
+//!  └─ that boot's firmware event log and CEL log (raw)
+//! KeyBinding = Ed25519 public key, TPM key's public area,
+//!              TPM2_Certify(key) by the AK and a quote of the seal set,
+//!              both with extraData = binding::key_binding_digest(public key, Name(key))
+//! ```
+//! Encoded with postcard in one canonical form (decode, re-encode, compare);
+//! every TPM structure inside is parsed with [`crate::tpm`] on decode, so a
+//! malformed record is refused with the kind of the first bad field. This
+//! module checks form only: signatures, chains and policies are the
+//! verifier's appraisal.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{decode_exact, encode};
+use crate::error::{Error, Result};
+use crate::ids::{BuilderId, PcrIndex};
+use crate::tpm::{Attest, AttestType, Public, Signature};
+
+/// Encoding version of [`Enrollment`].
+pub const ENROLLMENT_VERSION: u8 = 1;
+/// Largest certificate accepted.
+pub const MAX_CERT: usize = 8 * 1024;
+/// Most intermediate certificates.
+pub const MAX_INTERMEDIATES: usize = 8;
+/// Largest TPM structure (public area, attestation, signature).
+pub const MAX_TPM_BLOB: usize = 2 * 1024;
+/// Largest event log carried.
+pub const MAX_EVENT_LOG: usize = 4 * 1024 * 1024;
+/// Longest TPM description string.
+pub const MAX_TPM_STRING: usize = 64;
+
+/// The EK kinds provenix knows, with the NV index of their certificate
+/// (TCG EK Credential Profile 2.5, §2.2.1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EkKind {
+    /// RSA-2048, low-range template L-1 (certificate at 0x01c00002).
+    Rsa2048,
+    /// ECC NIST P-256, template L-2 (certificate at 0x01c0000a).
+    EccP256,
+    /// ECC NIST P-384, high-range template H-3 (certificate at 0x01c00016):
+    /// what swtpm provisions as its ECC EK.
+    EccP384,
+}
+
+impl EkKind {
+    /// Every kind, in the order the agent tries them.
+    pub const ALL: [EkKind; 3] = [EkKind::Rsa2048, EkKind::EccP256, EkKind::EccP384];
+
+    /// NV index of the EK certificate.
+    pub fn cert_nv_index(self) -> u32 {
+        match self {
+            EkKind::Rsa2048 => 0x01c0_0002,
+            EkKind::EccP256 => 0x01c0_000a,
+            EkKind::EccP384 => 0x01c0_0016,
+        }
+    }
+}
+
+/// A key derived in the TPM, bound to the AK.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBinding {
+    /// The Ed25519 public key (SK or LK).
+    pub public_key: [u8; 32],
+    /// TPMT_PUBLIC of the TPM key it is derived from (K or L).
+    pub tpm_public: Vec<u8>,
+    /// TPMS_ATTEST of TPM2_Certify(K or L) by the AK.
+    pub certify_attest: Vec<u8>,
+    /// TPMT_SIGNATURE over `certify_attest`.
+    pub certify_signature: Vec<u8>,
+    /// TPMS_ATTEST of the AK's quote of the seal set.
+    pub quote_attest: Vec<u8>,
+    /// TPMT_SIGNATURE over `quote_attest`.
+    pub quote_signature: Vec<u8>,
+}
+
+/// A builder's enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// [`ENROLLMENT_VERSION`].
+    pub version: u8,
+    /// Made with a software TPM (`--insecure-allow-swtpm`).
+    pub insecure_swtpm: bool,
+    /// TPM_PT_MANUFACTURER as text.
+    pub tpm_manufacturer: String,
+    /// TPM_PT_VENDOR_STRING_1..4 as text.
+    pub tpm_vendor: String,
+    /// TPM_PT_FIRMWARE_VERSION_1 || _2.
+    pub tpm_firmware_version: u64,
+    /// Which EK the AK lives under.
+    pub ek_kind: EkKind,
+    /// The EK certificate (DER).
+    pub ek_certificate: Vec<u8>,
+    /// Intermediate certificates (DER), issuer first.
+    pub ek_intermediates: Vec<Vec<u8>>,
+    /// TPMT_PUBLIC of the EK.
+    pub ek_public: Vec<u8>,
+    /// TPMT_PUBLIC of the AK.
+    pub ak_public: Vec<u8>,
+    /// Persistent handle of the AK.
+    pub ak_handle: u32,
+    /// NV index of the batch counter.
+    pub counter_index: u32,
+    /// The seal and quote set (SHA-256 bank), ascending.
+    pub seal_pcrs: Vec<u8>,
+    /// The system PCR (in the seal set).
+    pub system_pcr: u8,
+    /// LK's binding.
+    pub log_key: KeyBinding,
+    /// SK's binding (the boot state at enrollment).
+    pub signing_key: KeyBinding,
+    /// The firmware's binary event log of the enrollment boot.
+    pub firmware_event_log: Vec<u8>,
+    /// The agent's CEL-JSON event log of the enrollment boot.
+    pub cel_event_log: Vec<u8>,
+    /// Unix seconds.
+    pub time: u64,
+}
+
+fn bounded(what: &'static str, len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(Error::TooLarge { what, len, max });
+    }
+    Ok(())
+}
+
+fn text(what: &'static str, s: &str) -> Result<()> {
+    bounded(what, s.len(), MAX_TPM_STRING)?;
+    if !s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(Error::InvalidValue {
+            what,
+            reason: "not printable ASCII",
+        });
+    }
+    Ok(())
+}
+
+impl KeyBinding {
+    fn validate(&self) -> Result<()> {
+        for (what, b) in [
+            ("key binding public area", &self.tpm_public),
+            ("key binding certify", &self.certify_attest),
+            ("key binding certify signature", &self.certify_signature),
+            ("key binding quote", &self.quote_attest),
+            ("key binding quote signature", &self.quote_signature),
+        ] {
+            bounded(what, b.len(), MAX_TPM_BLOB)?;
+        }
+        Public::from_bytes(&self.tpm_public)?;
+        Attest::from_bytes_expecting(&self.certify_attest, AttestType::Certify)?;
+        Signature::from_bytes(&self.certify_signature)?;
+        Attest::from_bytes_expecting(&self.quote_attest, AttestType::Quote)?;
+        Signature::from_bytes(&self.quote_signature)?;
+        Ok(())
+    }
+}
+
+impl Enrollment {
+    /// Check bounds and that every TPM structure parses.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != ENROLLMENT_VERSION {
+            return Err(Error::UnknownVersion {
+                what: "enrollment",
+                found: u32::from(self.version),
+            });
+        }
+        text("TPM manufacturer", &self.tpm_manufacturer)?;
+        text("TPM vendor", &self.tpm_vendor)?;
+        if self.ek_certificate.is_empty() {
+            return Err(Error::InvalidValue {
+                what: "EK certificate",
+                reason: "empty",
+            });
+        }
+        bounded("EK certificate", self.ek_certificate.len(), MAX_CERT)?;
+        bounded(
+            "EK intermediates",
+            self.ek_intermediates.len(),
+            MAX_INTERMEDIATES,
+        )?;
+        for c in &self.ek_intermediates {
+            bounded("EK intermediate", c.len(), MAX_CERT)?;
+        }
+        bounded("EK public area", self.ek_public.len(), MAX_TPM_BLOB)?;
+        bounded("AK public area", self.ak_public.len(), MAX_TPM_BLOB)?;
+        Public::from_bytes(&self.ek_public)?;
+        Public::from_bytes(&self.ak_public)?.builder_id()?;
+        if self.seal_pcrs.is_empty() {
+            return Err(Error::InvalidValue {
+                what: "seal set",
+                reason: "empty",
+            });
+        }
+        for w in self.seal_pcrs.windows(2) {
+            if let [a, b] = w {
+                if a >= b {
+                    return Err(Error::Unsorted { what: "seal set" });
+                }
+            }
+        }
+        for &p in &self.seal_pcrs {
+            PcrIndex::new(p)?;
+        }
+        if !self.seal_pcrs.contains(&self.system_pcr) {
+            return Err(Error::InvalidValue {
+                what: "system PCR",
+                reason: "not in the seal set",
+            });
+        }
+        self.log_key.validate()?;
+        self.signing_key.validate()?;
+        bounded(
+            "firmware event log",
+            self.firmware_event_log.len(),
+            MAX_EVENT_LOG,
+        )?;
+        bounded("CEL event log", self.cel_event_log.len(), MAX_EVENT_LOG)?;
+        Ok(())
+    }
+
+    /// The canonical bytes.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        encode("enrollment", self)
+    }
+
+    /// Decode canonical bytes (at most `2 * MAX_EVENT_LOG + 1 MiB`).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        bounded("enrollment", bytes.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
+        let e: Self = decode_exact("enrollment", bytes)?;
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// The builder id: the AK's Name.
+    pub fn builder_id(&self) -> Result<BuilderId> {
+        Public::from_bytes(&self.ak_public)?.builder_id()
+    }
+}

@@ -1,0 +1,219 @@
+//! Enrollment on swtpm, appraised the way the verifier will (protocol::tpm
+//! only), then reboots: the same boot state loads the same keys, another
+//! cannot derive SK and says so.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use provenix_agent::counter::DEFAULT_COUNTER_INDEX;
+use provenix_agent::enroll::{enroll, load_keys, EnrollOptions, ENROLLMENT_FILE};
+use provenix_agent::identity::DEFAULT_AK_HANDLE;
+use provenix_agent::keys::PcrSet;
+use provenix_agent::state::StateDir;
+use provenix_agent::tpm::{Tpm, TpmConfig};
+use provenix_agent::AgentError;
+use provenix_protocol::binding::key_binding_digest;
+use provenix_protocol::enrollment::{EkKind, Enrollment, KeyBinding};
+use provenix_protocol::tpm::{
+    policy_pcr_with_digest, verify_attest, AttestType, HashAlg, Public, Signature,
+};
+use provenix_protocol::{Error, PcrIndex, Sha256Digest};
+use provenix_swtpm_tests::{Swtpm, Template};
+
+fn open(s: &Swtpm) -> Tpm {
+    Tpm::open(&TpmConfig {
+        tcti: s.tcti(),
+        insecure_allow_swtpm: true,
+    })
+    .unwrap()
+}
+
+fn boot(tpm: &mut Tpm, system: &[u8]) {
+    for (pcr, what) in [(0u8, &b"firmware"[..]), (4, b"uki"), (9, b"initrd")] {
+        tpm.extend_pcr(PcrIndex::new(pcr).unwrap(), Sha256Digest::of(what).0)
+            .unwrap();
+    }
+    tpm.extend_pcr(PcrIndex::new(14).unwrap(), Sha256Digest::of(system).0)
+        .unwrap();
+}
+
+fn options() -> EnrollOptions {
+    EnrollOptions {
+        seal: PcrSet::default_seal_set(),
+        system_pcr: PcrIndex::new(14).unwrap(),
+        ak_handle: DEFAULT_AK_HANDLE,
+        counter_index: DEFAULT_COUNTER_INDEX,
+        ek_kind: None,
+        ek_cert: None,
+        firmware_event_log: None,
+        now: 1_800_000_000,
+    }
+}
+
+/// What the verifier checks of a key binding (DESIGN.md "Keys and trust chain").
+fn appraise(b: &KeyBinding, ak: &Public, sealed: bool) {
+    let key = Public::from_bytes(&b.tpm_public).unwrap();
+    let name = key.name().unwrap();
+    let extra = key_binding_digest(&b.public_key, name.as_bytes()).0;
+    let cert = verify_attest(
+        ak,
+        &b.certify_attest,
+        &Signature::from_bytes(&b.certify_signature).unwrap(),
+        AttestType::Certify,
+    )
+    .unwrap();
+    assert_eq!(
+        cert.certify().unwrap().name.as_bytes(),
+        name.as_bytes(),
+        "Certify names another key"
+    );
+    assert_eq!(cert.extra_data.as_bytes(), &extra);
+    let quote = verify_attest(
+        ak,
+        &b.quote_attest,
+        &Signature::from_bytes(&b.quote_signature).unwrap(),
+        AttestType::Quote,
+    )
+    .unwrap();
+    assert_eq!(quote.extra_data.as_bytes(), &extra);
+    let a = key.attributes;
+    assert!(a.fixed_tpm() && a.fixed_parent() && a.sensitive_data_origin() && a.sign());
+    assert!(!a.admin_with_policy());
+    if sealed {
+        // K.authPolicy = PolicyPCR digest of the binding quote's own PCRs.
+        let q = quote.quote().unwrap();
+        let expected =
+            policy_pcr_with_digest(HashAlg::Sha256, None, &q.pcr_select, &q.pcr_digest).unwrap();
+        assert_eq!(key.auth_policy.as_bytes(), expected.as_bytes());
+        assert!(
+            !a.user_with_auth(),
+            "K must be usable only through its policy"
+        );
+    } else {
+        assert!(key.auth_policy.as_bytes().is_empty() && a.user_with_auth());
+    }
+}
+
+#[test]
+fn enroll_appraise_reboot_and_refuse_another_boot_state() {
+    let t = Template::shared(0).unwrap();
+    let mut swtpm = Swtpm::start(t).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let record = {
+        let mut tpm = open(&swtpm);
+        boot(&mut tpm, b"system A");
+        enroll(&mut tpm, &options(), &state).unwrap()
+    };
+    // The record as stored decodes to what enroll returned, canonically.
+    let bytes = state.read(ENROLLMENT_FILE).unwrap();
+    assert_eq!(Enrollment::decode(&bytes).unwrap(), record);
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(matches!(
+        Enrollment::decode(&trailing),
+        Err(Error::TrailingBytes { .. })
+    ));
+    assert!(record.insecure_swtpm);
+    assert_eq!(record.ek_kind, EkKind::Rsa2048);
+    assert_eq!(record.seal_pcrs, vec![0, 2, 4, 7, 9, 12, 13, 14]);
+    let ak = Public::from_bytes(&record.ak_public).unwrap();
+    assert_eq!(record.builder_id().unwrap(), ak.builder_id().unwrap());
+    appraise(&record.signing_key, &ak, true);
+    appraise(&record.log_key, &ak, false);
+    // Private blobs are 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state.file("k.priv"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Enrolling again into the same state directory is refused.
+    assert!(matches!(
+        enroll(&mut open(&swtpm), &options(), &state),
+        Err(AgentError::AlreadyEnrolled(_))
+    ));
+
+    // Reboot into the same state: the same keys, checked against the record.
+    swtpm.reboot().unwrap();
+    {
+        let mut tpm = open(&swtpm);
+        boot(&mut tpm, b"system A");
+        let keys = load_keys(&mut tpm, &state).unwrap();
+        assert_eq!(
+            keys.sk.verifying_key().to_bytes(),
+            record.signing_key.public_key
+        );
+        assert_eq!(
+            keys.lk.verifying_key().to_bytes(),
+            record.log_key.public_key
+        );
+    }
+    // Reboot into another system: SK refused with the operator's explanation.
+    swtpm.reboot().unwrap();
+    let mut tpm = open(&swtpm);
+    boot(&mut tpm, b"system B (not enrolled)");
+    match load_keys(&mut tpm, &state) {
+        Err(e @ AgentError::Tpm { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("bound to a different boot state") && msg.contains("re-enroll"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("SK derived in another boot state"),
+    }
+}
+
+#[test]
+fn another_tpm_cannot_load_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let a = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+    enroll(&mut open(&a), &options(), &state).unwrap();
+    let b = Swtpm::start(Template::shared(1).unwrap()).unwrap();
+    assert!(matches!(
+        load_keys(&mut open(&b), &state),
+        Err(AgentError::Tpm { .. })
+    ));
+}
+
+#[test]
+fn malformed_records_are_refused_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let s = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+    let good = enroll(&mut open(&s), &options(), &state).unwrap();
+    let mut r = good.clone();
+    r.ek_certificate.clear();
+    assert!(matches!(
+        r.encode(),
+        Err(Error::InvalidValue {
+            what: "EK certificate",
+            ..
+        })
+    ));
+    let mut r = good.clone();
+    r.seal_pcrs = vec![14, 0];
+    assert!(matches!(r.encode(), Err(Error::Unsorted { .. })));
+    let mut r = good.clone();
+    r.system_pcr = 15;
+    assert!(matches!(
+        r.encode(),
+        Err(Error::InvalidValue {
+            what: "system PCR",
+            ..
+        })
+    ));
+    let mut r = good.clone();
+    r.signing_key.quote_attest[0] ^= 0xff;
+    assert!(matches!(r.encode(), Err(Error::TpmBadMagic { .. })));
+    let mut r = good.clone();
+    r.version = 2;
+    assert!(matches!(r.encode(), Err(Error::UnknownVersion { .. })));
+}
