@@ -14,7 +14,8 @@ step() { printf '\n==> %s\n' "$*"; }
 t0=$SECONDS
 
 step "system packages"
-PKGS=(build-essential pkg-config python3 openssl util-linux libtss2-dev swtpm swtpm-tools tpm2-tools nix-bin busybox-static)
+PKGS=(build-essential binutils pkg-config python3 openssl util-linux libtss2-dev swtpm swtpm-tools tpm2-tools nix-bin busybox-static pesign systemd
+      qemu-system-x86 ovmf linux-image-amd64 systemd-boot-efi cpio fdisk dosfstools mtools)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -60,9 +60,15 @@ pub enum AgentError {
         /// What this means.
         why: &'static str,
     },
+    /// The batch counter says the log or the TPM was rolled back.
+    #[error("{0}")]
+    CounterRollback(String),
     /// A configuration or state problem outside the TPM.
     #[error("{0}")]
     Config(String),
+    /// An event-log error (the agent's CEL-JSON log).
+    #[error(transparent)]
+    EventLog(#[from] provenix_measured_boot::Error),
     /// A protocol-level error.
     #[error(transparent)]
     Protocol(#[from] provenix_protocol::Error),

@@ -181,3 +181,85 @@ impl Tpm {
         let _ = self.context().flush_context(handle);
     }
 }
+
+impl Tpm {
+    /// Answer a credential-activation challenge (TPM2_ActivateCredential):
+    /// recovers the secret only if the challenge was made for this TPM's EK
+    /// of `kind` and the AK persisted at `ak_handle`. The RSA-2048 and
+    /// P-256 EK templates have userWithAuth clear, so the EK is authorized
+    /// by a PolicySecret(TPM_RH_ENDORSEMENT) session; the high-range
+    /// templates (P-384) accept their empty authValue.
+    pub fn activate_credential(
+        &mut self,
+        kind: EkKind,
+        ak_handle: u32,
+        challenge: &provenix_protocol::tpm::CredentialChallenge,
+    ) -> Result<Vec<u8>> {
+        use tss_esapi::constants::SessionType;
+        use tss_esapi::handles::AuthHandle;
+        use tss_esapi::handles::SessionHandle;
+        use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
+        use tss_esapi::structures::{EncryptedSecret, IdObject, SymmetricDefinition};
+
+        let blob_tpm2b = challenge.credential_blob.to_tpm2b_bytes();
+        let blob = IdObject::try_from(blob_tpm2b.get(2..).unwrap_or_default().to_vec())
+            .map_err(|e| AgentError::tpm("credential blob", e))?;
+        let secret = EncryptedSecret::try_from(challenge.encrypted_secret.as_bytes().to_vec())
+            .map_err(|e| AgentError::tpm("encrypted secret", e))?;
+        let ak = self.ak_handle(ak_handle)?;
+        let ek = self.create_ek(kind)?;
+        let needs_policy = matches!(kind, EkKind::Rsa2048 | EkKind::EccP256);
+        let ctx = self.context();
+        let result = if needs_policy {
+            let session = ctx
+                .start_auth_session(
+                    None,
+                    None,
+                    None,
+                    SessionType::Policy,
+                    SymmetricDefinition::AES_128_CFB,
+                    HashingAlgorithm::Sha256,
+                )
+                .map_err(|e| AgentError::tpm("StartAuthSession (EK policy)", e))
+                .and_then(|s| {
+                    s.ok_or_else(|| AgentError::Config("the TPM returned no session".into()))
+                });
+            session.and_then(|s| {
+                let r = PolicySession::try_from(s)
+                    .and_then(|ps| {
+                        ctx.execute_with_nullauth_session(|ctx| {
+                            ctx.policy_secret(
+                                ps,
+                                AuthHandle::Endorsement,
+                                Default::default(),
+                                Default::default(),
+                                Default::default(),
+                                None,
+                            )
+                        })
+                    })
+                    .and_then(|_| {
+                        ctx.execute_with_sessions(
+                            (Some(AuthSession::Password), Some(s), None),
+                            |ctx| ctx.activate_credential(ak, ek, blob, secret),
+                        )
+                    })
+                    .map_err(|e| AgentError::tpm("ActivateCredential", e));
+                let _ = ctx.flush_context(ObjectHandle::from(SessionHandle::from(s)));
+                r
+            })
+        } else {
+            ctx.execute_with_sessions(
+                (
+                    Some(AuthSession::Password),
+                    Some(AuthSession::Password),
+                    None,
+                ),
+                |ctx| ctx.activate_credential(ak, ek, blob, secret),
+            )
+            .map_err(|e| AgentError::tpm("ActivateCredential", e))
+        };
+        self.flush_handle(ek.into());
+        Ok(result?.value().to_vec())
+    }
+}

@@ -12,11 +12,23 @@
 //! which needs the tpm2-tss C libraries). Everything the verifier checks is
 //! defined in `provenix-protocol`, which has no TPM dependency.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod batch;
 pub mod counter;
 pub mod enroll;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod measure;
 pub mod state;
 pub mod tpm;
 

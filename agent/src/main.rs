@@ -97,6 +97,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Answer a credential-activation challenge (made by an auditor's
+    /// `provenix activate` for this builder's EK and AK) with
+    /// TPM2_ActivateCredential. Writes the answer file for the auditor.
+    Activate {
+        /// The agent's state directory (for the EK kind and AK handle).
+        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
+        state_dir: PathBuf,
+        /// The challenge file.
+        #[arg(long, value_name = "FILE")]
+        challenge: PathBuf,
+        /// Where to write the answer.
+        #[arg(long, value_name = "FILE")]
+        answer_out: PathBuf,
+    },
+    /// Measure the booted system: the closure of the toplevel named by the
+    /// measured kernel command line's init=, every path hashed from content
+    /// (never trusting the Nix database), SystemIdentity extended into the
+    /// system PCR. Meant for the initrd, before switch-root (--root /sysroot).
+    Measure {
+        /// The root holding /nix/store (the new root in the initrd).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// The store registration of the image (`nix-store --dump-db` of
+        /// the closure, as nixpkgs' closureInfo writes it).
+        #[arg(long, value_name = "FILE")]
+        registration: PathBuf,
+        /// The measured kernel command line.
+        #[arg(long, value_name = "FILE", default_value = "/proc/cmdline")]
+        cmdline: PathBuf,
+        /// Take the toplevel from here instead of the measured init=.
+        /// Tests only: nothing then ties the measurement to the boot.
+        #[arg(long, value_name = "STORE_PATH")]
+        insecure_test_toplevel: Option<String>,
+        /// The PCR to extend.
+        #[arg(long, default_value_t = DEFAULT_SYSTEM_PCR)]
+        system_pcr: u8,
+        /// Compute and print only; open no TPM, extend nothing, log nothing.
+        #[arg(long)]
+        no_extend: bool,
+        /// The agent's state directory (its CEL-JSON event log is appended).
+        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
+        state_dir: PathBuf,
+        /// Paths hashed at once (default: all cores).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Extend a PCR (SHA-256 bank) with the SHA-256 of a string. For tests
     /// and demos on a software TPM only: refused on a hardware TPM.
     DebugExtend {
@@ -247,6 +296,112 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
                 println!(
                     "builder {builder}\n  SK {sk} (this boot state is the enrolled one)\n  LK {lk}"
                 );
+            }
+            Ok(())
+        }
+        Command::Activate {
+            state_dir,
+            challenge,
+            answer_out,
+        } => {
+            use provenix_protocol::enrollment::Enrollment;
+            use provenix_protocol::tpm::{CredentialAnswer, CredentialChallenge, Digest};
+            let state = StateDir::open(&state_dir)?;
+            let record = Enrollment::decode(&state.read(provenix_agent::enroll::ENROLLMENT_FILE)?)?;
+            let bytes = std::fs::read(&challenge).map_err(|e| AgentError::Io {
+                path: challenge.clone(),
+                source: e,
+            })?;
+            let c = CredentialChallenge::from_bytes(&bytes)?;
+            let mut tpm = Tpm::open(cfg)?;
+            let secret = tpm.activate_credential(record.ek_kind, record.ak_handle, &c)?;
+            let answer = CredentialAnswer {
+                secret: Digest::new(&secret)?,
+            };
+            std::fs::write(&answer_out, answer.to_bytes()).map_err(|e| AgentError::Io {
+                path: answer_out.clone(),
+                source: e,
+            })?;
+            println!("answered the challenge: {}", answer_out.display());
+            Ok(())
+        }
+        Command::Measure {
+            root,
+            registration,
+            cmdline,
+            insecure_test_toplevel,
+            system_pcr,
+            no_extend,
+            state_dir,
+            jobs,
+            json,
+        } => {
+            use provenix_agent::measure::{measure, toplevel_from_cmdline};
+            use provenix_protocol::registration::parse_registration;
+            use provenix_protocol::StorePath;
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| AgentError::Io {
+                    path: p.clone(),
+                    source: e,
+                })
+            };
+            let toplevel = match insecure_test_toplevel {
+                Some(t) => StorePath::parse(&t)?,
+                None => toplevel_from_cmdline(&read(&cmdline)?)?,
+            };
+            let regs = parse_registration(&read(&registration)?)?;
+            let jobs = jobs
+                .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+                .unwrap_or(1);
+            let m = measure(&root, &toplevel, &regs, jobs)?;
+            if !no_extend {
+                let pcr = PcrIndex::new(system_pcr)?;
+                let state = StateDir::open(&state_dir)?;
+                let mut tpm = Tpm::open(cfg)?;
+                // Log first: a logged event that was not extended shows as a
+                // replay mismatch; an extend without its event could not be
+                // explained at all.
+                provenix_agent::measure::append_cel(&state, &m.identity, pcr)?;
+                tpm.extend_pcr(pcr, m.digest.0)?;
+            }
+            let secs = m.elapsed.as_secs_f64();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "toplevel": m.identity.toplevel.as_str(),
+                        "closure_digest": m.identity.closure_digest.to_hex(),
+                        "system": m.digest.to_hex(),
+                        "paths": m.paths,
+                        "nar_bytes": m.nar_bytes,
+                        "seconds": secs,
+                        "extended_pcr": (!no_extend).then_some(system_pcr),
+                        "changed": m.changed.iter().map(|c| serde_json::json!({
+                            "path": c.path.as_str(),
+                            "claimed": c.claimed.to_nix_string(),
+                            "content": c.content.to_nix_string(),
+                        })).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                println!("system {}", m.identity.toplevel);
+                println!(
+                    "  closure        {} paths, {} NAR bytes, hashed in {secs:.3} s",
+                    m.paths, m.nar_bytes
+                );
+                println!("  closure digest {}", m.identity.closure_digest);
+                println!("  system digest  {}", m.digest);
+                if no_extend {
+                    println!("  not extended (--no-extend)");
+                } else {
+                    println!("  extended into PCR {system_pcr}");
+                }
+                for c in &m.changed {
+                    println!(
+                        "  CHANGED since registration: {} (database claims {}, content is {})",
+                        c.path, c.claimed, c.content
+                    );
+                }
             }
             Ok(())
         }

@@ -1,5 +1,7 @@
 //! The one error type of the measured-boot crate.
 
+use alloc::string::String;
+
 use crate::alg::AlgorithmId;
 use crate::event::EventType;
 
@@ -117,10 +119,127 @@ pub enum Error {
         /// The digest's length.
         len: usize,
     },
+    /// A CEL-JSON log is not a JSON text sequence of records as systemd
+    /// writes it (RFC 7464: each record is 0x1E, one JSON text, 0x0A).
+    #[error("byte {offset}: CEL-JSON record {record}: expected {expected}")]
+    CelFraming {
+        /// Where the record (its 0x1E) starts, or where the stray bytes are.
+        offset: usize,
+        /// The record's position in the log (from 0).
+        record: usize,
+        /// What the framing requires there.
+        expected: &'static str,
+    },
+    /// A CEL-JSON record is not valid JSON (or an object repeats a key).
+    #[error("byte {offset}: CEL-JSON record {record}: invalid JSON: {detail}")]
+    CelJson {
+        /// Where the record (its 0x1E) starts.
+        offset: usize,
+        /// The record's position in the log (from 0).
+        record: usize,
+        /// The JSON parser's message (line and column within the record).
+        detail: String,
+    },
+    /// A field of a CEL-JSON record is missing, unknown, or holds a value
+    /// of the wrong type or range.
+    #[error("byte {offset}: CEL-JSON record {record}: field \"{field}\": expected {expected}")]
+    CelField {
+        /// Where the record (its 0x1E) starts.
+        offset: usize,
+        /// The record's position in the log (from 0).
+        record: usize,
+        /// The field (for nested fields, its path, e.g. `digests.hashAlg`).
+        field: &'static str,
+        /// What the field must hold.
+        expected: &'static str,
+    },
+    /// A CEL-JSON record's `recnum` is not its position in the log.
+    #[error("byte {offset}: CEL-JSON record {record}: recnum {found}, expected {record}")]
+    CelRecnum {
+        /// Where the record (its 0x1E) starts.
+        offset: usize,
+        /// The record's position in the log (from 0).
+        record: usize,
+        /// The recnum written.
+        found: u64,
+    },
+    /// A provenix system-measurement event whose content does not hash to
+    /// its digests (or whose `system` field is not the identity's digest).
+    #[error("provenix system event: {what}")]
+    SystemEventMismatch {
+        /// Which value disagrees.
+        what: &'static str,
+    },
+    /// The input is not a PE/COFF image: a signature is missing.
+    #[error("byte {offset}: not a PE/COFF image: expected {expected}")]
+    NotPe {
+        /// Where the signature should be.
+        offset: usize,
+        /// The signature expected there.
+        expected: &'static str,
+    },
+    /// A PE/COFF header field holds a value the format does not allow, or
+    /// one that places a structure outside the image or over another.
+    #[error("byte {offset}: malformed PE/COFF image: expected {expected}")]
+    MalformedPe {
+        /// Where the offending field starts.
+        offset: usize,
+        /// What the field must hold.
+        expected: &'static str,
+    },
+    /// A unified kernel image this crate cannot predict the measurements
+    /// of (rather than predict them wrongly).
+    #[error("unsupported UKI: {reason}")]
+    UnsupportedUki {
+        /// Why.
+        reason: &'static str,
+    },
+    /// An argument of a prediction is not valid (e.g. a phase string).
+    #[error("{what}: expected {expected}")]
+    InvalidInput {
+        /// Which argument.
+        what: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A closure manifest (`nix path-info --json --recursive`) is not JSON
+    /// of either form Nix writes.
+    #[error("closure manifest: {detail}")]
+    ManifestJson {
+        /// The JSON parser's message, or what the top level must be.
+        detail: String,
+    },
+    /// An entry of a closure manifest lacks a field or holds a bad value.
+    #[error("closure manifest entry {entry}: field \"{field}\": expected {expected}")]
+    ManifestField {
+        /// The entry's position in the manifest (from 0).
+        entry: usize,
+        /// The field.
+        field: &'static str,
+        /// What the field must hold.
+        expected: &'static str,
+    },
+    /// A closure manifest (as a whole) or the measured closure does not
+    /// describe one system: no single toplevel, a path twice, a path not
+    /// measured.
+    #[error("closure: {expected}")]
+    Closure {
+        /// What is required.
+        expected: &'static str,
+    },
+    /// `provenix_protocol` refused a value (store path, hash, identity).
+    #[error("{what}: {detail}")]
+    Protocol {
+        /// Which value.
+        what: &'static str,
+        /// The protocol crate's message.
+        detail: String,
+    },
 }
 
 impl Error {
-    /// The byte offset in the log the error refers to, where there is one.
+    /// The byte offset in the input (log or image) the error refers to,
+    /// where there is one.
     pub fn offset(&self) -> Option<usize> {
         match self {
             Error::Empty => Some(0),
@@ -132,8 +251,21 @@ impl Error {
             | Error::PcrIndexOutOfRange { offset, .. }
             | Error::MrIndexOutOfRange { offset, .. }
             | Error::TrailingBytes { offset, .. }
-            | Error::MalformedEventData { offset, .. } => Some(*offset),
-            Error::DigestMismatch { .. } => None,
+            | Error::MalformedEventData { offset, .. }
+            | Error::CelFraming { offset, .. }
+            | Error::CelJson { offset, .. }
+            | Error::CelField { offset, .. }
+            | Error::CelRecnum { offset, .. }
+            | Error::NotPe { offset, .. }
+            | Error::MalformedPe { offset, .. } => Some(*offset),
+            Error::DigestMismatch { .. }
+            | Error::SystemEventMismatch { .. }
+            | Error::UnsupportedUki { .. }
+            | Error::InvalidInput { .. }
+            | Error::ManifestJson { .. }
+            | Error::ManifestField { .. }
+            | Error::Closure { .. }
+            | Error::Protocol { .. } => None,
         }
     }
 }

@@ -154,6 +154,32 @@ impl Replay {
         }
     }
 
+    /// Every bank of `banks` at its reset value, no startup locality: the
+    /// starting point for replaying a userspace (CEL) log on its own.
+    pub(crate) fn reset(banks: &[HashAlgorithm]) -> Self {
+        Self {
+            banks: banks.iter().map(|a| PcrBank::reset(*a, None)).collect(),
+            unsupported: Vec::new(),
+            incomplete: Vec::new(),
+            startup_locality: None,
+        }
+    }
+
+    /// Extends `pcr` in every replayed bank that `digests` holds a digest
+    /// for, as TPM2_PCR_Extend does: a bank without a digest in the list is
+    /// left as it is.
+    pub(crate) fn extend_listed_banks(&mut self, pcr: PcrIndex, digests: &[Digest]) -> Result<()> {
+        for bank in &mut self.banks {
+            if let Some(d) = digests
+                .iter()
+                .find(|d| d.algorithm() == bank.algorithm.id())
+            {
+                bank.extend(pcr, d)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Declared banks that some measured record carries no digest for: the
     /// log does not say what the TPM extended there, so they are not
     /// replayed.

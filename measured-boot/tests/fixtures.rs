@@ -34,7 +34,7 @@ fn read(rel: &str) -> Vec<u8> {
 
 fn json_values(path: &Path) -> Option<Values> {
     let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v: serde_json_alloc::Value = serde_json_alloc::from_str(&text).unwrap();
     let mut out = Values::new();
     for (bank, pcrs) in v.as_object().unwrap() {
         let m = out.entry(bank.clone()).or_default();

@@ -5,7 +5,7 @@
 //! | 0x01 | Enrollment        | reserved (agent enrollment, issue 4) |
 //! | 0x02 | KeyBinding        | reserved (issue 4) |
 //! | 0x03 | Entry             | [`crate::entry`] |
-//! | 0x04 | BatchAttestation  | reserved (issue 5) |
+//! | 0x04 | BatchAttestation  | [`crate::batch`] |
 //! | 0x05 | Blob              | a chunk (1 to 61,440 bytes) of a record's detached data |
 //!
 //! Every leaf is at most [`MAX_LEAF`] bytes. `Blob` leaves belong to the
@@ -14,6 +14,7 @@
 
 use alloc::vec::Vec;
 
+use crate::batch::BatchAttestation;
 use crate::entry::SignedEntry;
 use crate::entry::{EntryLeaf, MAX_DETACHED};
 use crate::error::{Error, Result};
@@ -34,7 +35,7 @@ pub enum LeafTag {
     KeyBinding = 0x02,
     /// A signed provenance entry.
     Entry = 0x03,
-    /// A batch attestation (reserved).
+    /// A batch attestation.
     BatchAttestation = 0x04,
     /// Detached data of the next record.
     Blob = 0x05,
@@ -48,6 +49,8 @@ pub enum Leaf {
     Blob(Vec<u8>),
     /// An entry (its detached lists, if any, still to be attached).
     Entry(alloc::boxed::Box<EntryLeaf>),
+    /// A batch attestation.
+    Batch(alloc::boxed::Box<BatchAttestation>),
 }
 
 impl Leaf {
@@ -66,6 +69,9 @@ impl Leaf {
         match tag {
             t if t == LeafTag::Entry as u8 => {
                 EntryLeaf::decode(rest).map(|e| Leaf::Entry(alloc::boxed::Box::new(e)))
+            }
+            t if t == LeafTag::BatchAttestation as u8 => {
+                BatchAttestation::decode(rest).map(|b| Leaf::Batch(alloc::boxed::Box::new(b)))
             }
             t if t == LeafTag::Blob as u8 => {
                 if rest.is_empty() {
@@ -90,7 +96,9 @@ impl Leaf {
 #[non_exhaustive]
 pub enum Record {
     /// A signed entry (signature not yet verified).
-    Entry(SignedEntry),
+    Entry(alloc::boxed::Box<SignedEntry>),
+    /// A batch attestation (quote not yet appraised).
+    Batch(alloc::boxed::Box<BatchAttestation>),
 }
 
 /// Reads a log's leaves in order and yields complete records.
@@ -121,11 +129,20 @@ impl LeafReader {
                 self.pending_leaves += 1;
                 Ok(None)
             }
+            Leaf::Batch(b) => {
+                if self.pending_leaves > 0 {
+                    return Err(Error::InvalidValue {
+                        what: "batch attestation",
+                        reason: "blob leaves precede a batch attestation",
+                    });
+                }
+                Ok(Some(Record::Batch(b)))
+            }
             Leaf::Entry(e) => {
                 let blob = core::mem::take(&mut self.pending);
                 let had_blobs = core::mem::take(&mut self.pending_leaves) > 0;
                 let signed = (*e).attach(had_blobs.then_some(blob.as_slice()))?;
-                Ok(Some(Record::Entry(signed)))
+                Ok(Some(Record::Entry(alloc::boxed::Box::new(signed))))
             }
         }
     }

@@ -40,6 +40,7 @@
 
 extern crate alloc;
 
+pub mod batch;
 pub mod binding;
 pub mod drv;
 pub mod encoding;
@@ -54,6 +55,7 @@ pub mod nar;
 pub mod narinfo;
 pub mod nix_sig;
 pub mod note;
+pub mod registration;
 pub mod store_path;
 pub mod system;
 pub mod tpm;

@@ -61,7 +61,7 @@ fn hex(b: &[u8]) -> String {
 fn decode_one(leaf: &[u8]) -> Result<SignedEntry, Error> {
     let mut r = LeafReader::new();
     match r.push(leaf)? {
-        Some(Record::Entry(e)) => Ok(e),
+        Some(Record::Entry(e)) => Ok(*e),
         other => panic!("expected an entry, got {other:?}"),
     }
 }

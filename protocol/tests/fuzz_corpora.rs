@@ -55,3 +55,8 @@ fn drv_corpus() {
 fn tpm_corpus() {
     replay("tpm", fuzz_checks::tpm);
 }
+
+#[test]
+fn registration_corpus() {
+    replay("registration", fuzz_checks::registration);
+}

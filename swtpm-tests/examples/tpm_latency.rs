@@ -1,6 +1,7 @@
 //! Latency of the agent's TPM operations on swtpm (docs/BENCHMARKS.md):
 //! quote, SK derivation (load K + salted PolicyPCR session + HMAC), NV
-//! counter increment, PCR extend. `cargo run --release -p
+//! counter increment, PCR extend, and attested entries per second at batch
+//! sizes 1, 16 and 256. `cargo run --release -p
 //! provenix-swtpm-tests --example tpm_latency [ROUNDS]`
 #![allow(
     clippy::unwrap_used,
@@ -11,11 +12,16 @@
 
 use std::time::Instant;
 
-use provenix_agent::counter::DEFAULT_COUNTER_INDEX;
+use provenix_agent::batch::{attest_batch, LogPosition};
+use provenix_agent::counter::{DEFAULT_COUNTER_INDEX, DEFAULT_ORDERLY_JUMP};
+use provenix_agent::enroll::{enroll, load_keys, EnrollOptions};
 use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
 use provenix_agent::keys::{PcrSet, SK_LABEL};
+use provenix_agent::state::StateDir;
 use provenix_agent::tpm::{Tpm, TpmConfig};
-use provenix_protocol::PcrIndex;
+use provenix_protocol::{
+    BuildEnv, Counter, DrvPath, Entry, EntryOutput, NarHash, PcrIndex, Sha256Digest, StorePath,
+};
 use provenix_swtpm_tests::{Swtpm, Template};
 
 fn median_ms(mut f: impl FnMut(), rounds: usize) -> (f64, f64) {
@@ -51,7 +57,7 @@ fn main() {
     let extra = [7u8; 32];
     println!("swtpm, {rounds} rounds each, release build; median and 90th percentile in ms");
     println!("| operation | median (ms) | p90 (ms) |\n|---|---:|---:|");
-    let mut row = |name: &str, (m, p): (f64, f64)| println!("| {name} | {m:.2} | {p:.2} |");
+    let row = |name: &str, (m, p): (f64, f64)| println!("| {name} | {m:.2} | {p:.2} |");
     row(
         "quote (ECC P-256 AK, 8 PCRs)",
         median_ms(
@@ -88,4 +94,93 @@ fn main() {
             rounds,
         ),
     );
+
+    // Attested entries per second: sign N entries with the TPM-derived SK,
+    // then one batch attestation (counter check + increment + quote).
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let swtpm2 = Swtpm::start(Template::shared(1).unwrap()).unwrap();
+    let mut tpm2 = Tpm::open(&TpmConfig {
+        tcti: swtpm2.tcti(),
+        insecure_allow_swtpm: true,
+    })
+    .unwrap();
+    let opts = EnrollOptions {
+        seal: set.clone(),
+        system_pcr: PcrIndex::new(14).unwrap(),
+        ak_handle: DEFAULT_AK_HANDLE,
+        counter_index: DEFAULT_COUNTER_INDEX,
+        ek_kind: None,
+        ek_cert: None,
+        firmware_event_log: None,
+        now: 0,
+    };
+    enroll(&mut tpm2, &opts, &state).unwrap();
+    let keys = load_keys(&mut tpm2, &state).unwrap();
+    let builder = keys.enrollment.builder_id().unwrap();
+    let mut at = LogPosition {
+        last_counter: None,
+        previous_batch: Sha256Digest([0; 32]),
+        first_leaf: 0,
+    };
+    println!("\n| batch size | median per batch (ms) | attested entries/s |\n|---:|---:|---:|");
+    for size in [1usize, 16, 256] {
+        let batch_rounds = (rounds / 4).max(5);
+        let (m, _) = median_ms(
+            || {
+                let mut leaves = Vec::new();
+                for i in 0..size as u64 {
+                    leaves.extend(
+                        sample_entry(builder, at.first_leaf + i)
+                            .sign(&keys.sk)
+                            .unwrap()
+                            .to_leaves(),
+                    );
+                }
+                let b = attest_batch(
+                    &mut tpm2,
+                    &keys.enrollment,
+                    at,
+                    DEFAULT_ORDERLY_JUMP,
+                    &leaves,
+                )
+                .unwrap();
+                let leaf = b.to_leaf().unwrap();
+                at = LogPosition {
+                    last_counter: Some(Counter(b.counter)),
+                    previous_batch: provenix_protocol::merkle::leaf_hash(&leaf),
+                    first_leaf: at.first_leaf + leaves.len() as u64 + 1,
+                };
+            },
+            batch_rounds,
+        );
+        println!("| {size} | {m:.2} | {:.0} |", size as f64 / (m / 1e3));
+    }
+}
+
+fn sample_entry(builder: provenix_protocol::BuilderId, seq: u64) -> Entry {
+    Entry {
+        builder,
+        seq,
+        drv_path: DrvPath::parse("/nix/store/j3zbybmzlv946yg07546xypfihbrwwha-hello.drv").unwrap(),
+        drv_hash: Sha256Digest([1; 32]),
+        outputs: vec![EntryOutput {
+            name: "out".into(),
+            store_path: StorePath::parse("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello")
+                .unwrap(),
+            nar_hash: NarHash(Sha256Digest::of(&seq.to_be_bytes())),
+            nar_size: 128,
+            references: vec![],
+        }],
+        built_locally: true,
+        build_env: BuildEnv {
+            settings_digest: Sha256Digest([2; 32]),
+            sandbox: true,
+            remote_builders: false,
+        },
+        resolved_inputs: vec![],
+        source: None,
+        system: Sha256Digest([3; 32]),
+        time: seq,
+    }
 }

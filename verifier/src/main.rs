@@ -14,6 +14,7 @@ use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
 use provenix_protocol::{nar, SignedEntry};
 
 mod eventlog_cmd;
+mod predict_cmd;
 
 /// provenix: check Nix build provenance against TPM-attested builder logs.
 #[derive(Parser)]
@@ -82,6 +83,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Predict the events and PCR values a builder's boot must produce
+    /// (PCR 4, 9, 11, 12, 13 and the system PCR), from a UKI or kernel,
+    /// initrd and command line, a systemd-pcrphase phase and the system
+    /// closure.
+    #[command(long_about = predict_cmd::LONG_ABOUT)]
+    Predict(Box<predict_cmd::PredictArgs>),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundles,
         }) => entry_show(json, sk_public.as_deref(), &bundles),
         Command::Eventlog { json, ccel, files } => eventlog_cmd::run(json, ccel, &files),
+        Command::Predict(args) => predict_cmd::run(&args),
     }
 }
 

@@ -58,3 +58,78 @@ pub(crate) fn eventlog(data: &[u8]) {
         }
     }
 }
+
+/// CEL-JSON logs (and, being JSON too, closure manifests): whatever parses
+/// re-encodes canonically (parse -> write -> parse gives the same log, and
+/// writing that again gives the same bytes); replay over every bank and
+/// summaries never panic; every error with an offset points inside the
+/// input.
+pub(crate) fn cel(data: &[u8]) {
+    use provenix_measured_boot::predict::ClosureManifest;
+    use provenix_measured_boot::{CelLog, HashAlgorithm};
+    match CelLog::parse(data) {
+        Ok(log) => {
+            let bytes = log.to_bytes();
+            let again = CelLog::parse(&bytes).expect("a written log parses");
+            assert_eq!(again, log, "log changed through write and read");
+            assert_eq!(again.to_bytes(), bytes, "writing is not canonical");
+            let _ = log.replay(&HashAlgorithm::ALL).unwrap();
+            for r in log.records() {
+                let _ = r.summary();
+            }
+            for (_, m) in log.system_measurements() {
+                let _ = m.measurement(HashAlgorithm::Sha1).unwrap();
+            }
+        }
+        Err(e) => {
+            if let Some(offset) = e.offset() {
+                assert!(offset <= data.len(), "{e}: offset past the input");
+            }
+            let _ = e.to_string();
+        }
+    }
+    if let Ok(m) = ClosureManifest::parse(data) {
+        let _ = m.toplevel();
+        for e in m.entries() {
+            assert!(m.get(&e.path).is_some());
+        }
+    }
+}
+
+/// PE images and UKIs: a parsed image's sections lie inside the input and
+/// its Authenticode hash computes in every bank; a parsed UKI predicts its
+/// boot events (or refuses with an error) without panicking; every error
+/// with an offset points inside the input.
+pub(crate) fn pe(data: &[u8]) {
+    use provenix_measured_boot::predict::{events, SystemdStub, Uki};
+    use provenix_measured_boot::{HashAlgorithm, PeImage};
+    match PeImage::parse(data) {
+        Ok(img) => {
+            for s in img.sections() {
+                let raw = img.raw_data(s);
+                assert_eq!(raw.len(), s.size_of_raw_data() as usize);
+            }
+            if let Some((at, len)) = img.certificate_table() {
+                assert_eq!(at + len, data.len());
+            }
+            for alg in HashAlgorithm::ALL {
+                img.authenticode(alg).expect("a parsed image hashes");
+            }
+        }
+        Err(e) => {
+            let offset = e.offset().expect("a PE error names an offset");
+            assert!(offset <= data.len(), "{e}: offset past the input");
+            let _ = e.to_string();
+        }
+    }
+    for stub in [
+        None,
+        Some(SystemdStub::from_major(252)),
+        Some(SystemdStub::from_major(257)),
+    ] {
+        if let Ok(uki) = Uki::parse(data, stub) {
+            let _ = uki.cmdline();
+            let _ = events::uki_boot(&[HashAlgorithm::Sha256], &uki);
+        }
+    }
+}

@@ -208,3 +208,20 @@ pub(crate) fn tpm(data: &[u8]) {
         let _ = sig.verify(&key, message);
     }
 }
+
+/// Store registrations (`nix-store --dump-db`): whatever parses renders to
+/// text that parses to the same value; closures never panic.
+pub(crate) fn registration(data: &[u8]) {
+    use provenix_protocol::registration::{closure, parse_registration, render_registration};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(regs) = parse_registration(text) {
+        let again = parse_registration(&render_registration(&regs))
+            .expect("rendered registration must parse");
+        assert_eq!(again, regs);
+        if let Some(first) = regs.first() {
+            let _ = closure(&regs, &first.path);
+        }
+    }
+}
