@@ -98,14 +98,18 @@ impl Tpm {
             .map_err(|e| AgentError::tpm("NV public", e))?;
         let handle = self
             .context()
-            .execute_with_nullauth_session(|ctx| {
-                ctx.nv_define_space(Provision::Owner, None, public)
-            })
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.nv_define_space(Provision::Owner, None, public),
+            )
             .map_err(|e| AgentError::tpm("NV_DefineSpace (batch counter)", e))?;
         // A counter cannot be read before its first increment.
         let r = self
             .context()
-            .execute_with_nullauth_session(|ctx| ctx.nv_increment(NvAuth::NvIndex(handle), handle))
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.nv_increment(NvAuth::NvIndex(handle), handle),
+            )
             .map_err(|e| AgentError::tpm("NV_Increment (batch counter)", e));
         self.context()
             .tr_close(&mut ObjectHandle::from(handle))
@@ -118,7 +122,10 @@ impl Tpm {
         let handle = self.nv_handle(index)?;
         let data = self
             .context()
-            .execute_with_nullauth_session(|ctx| ctx.nv_read(NvAuth::NvIndex(handle), handle, 8, 0))
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.nv_read(NvAuth::NvIndex(handle), handle, 8, 0),
+            )
             .map_err(|e| AgentError::tpm("NV_Read (batch counter)", e))?;
         let bytes: [u8; 8] = data
             .value()
@@ -131,7 +138,10 @@ impl Tpm {
     pub fn increment_counter(&mut self, index: u32) -> Result<Counter> {
         let handle = self.nv_handle(index)?;
         self.context()
-            .execute_with_nullauth_session(|ctx| ctx.nv_increment(NvAuth::NvIndex(handle), handle))
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.nv_increment(NvAuth::NvIndex(handle), handle),
+            )
             .map_err(|e| AgentError::tpm("NV_Increment (batch counter)", e))?;
         self.read_counter(index)
     }

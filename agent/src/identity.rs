@@ -129,13 +129,16 @@ impl Tpm {
         let loaded = loaded.map_err(|e| AgentError::tpm("Load (AK)", e))?;
         let persistent = PersistentTpmHandle::new(handle)
             .map_err(|e| AgentError::tpm("persistent handle", e))?;
-        let result = self.context().execute_with_nullauth_session(|ctx| {
-            ctx.evict_control(
-                Provision::Owner,
-                loaded.into(),
-                Persistent::Persistent(persistent),
-            )
-        });
+        let result = self.context().execute_with_session(
+            Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+            |ctx| {
+                ctx.evict_control(
+                    Provision::Owner,
+                    loaded.into(),
+                    Persistent::Persistent(persistent),
+                )
+            },
+        );
         self.flush_handle(loaded.into());
         result
             .map(|_| ())
@@ -164,7 +167,10 @@ impl Tpm {
         let data = Data::try_from(extra_data.to_vec()).map_err(|e| AgentError::tpm("data", e))?;
         let (attest, sig) = self
             .context()
-            .execute_with_nullauth_session(|ctx| ctx.quote(ak, data, SignatureScheme::Null, sel))
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.quote(ak, data, SignatureScheme::Null, sel),
+            )
             .map_err(|e| AgentError::tpm("Quote", e))?;
         Ok(SignedAttestation {
             attest: attest
@@ -227,16 +233,21 @@ impl Tpm {
             session.and_then(|s| {
                 let r = PolicySession::try_from(s)
                     .and_then(|ps| {
-                        ctx.execute_with_nullauth_session(|ctx| {
-                            ctx.policy_secret(
-                                ps,
-                                AuthHandle::Endorsement,
-                                Default::default(),
-                                Default::default(),
-                                Default::default(),
-                                None,
-                            )
-                        })
+                        ctx.execute_with_session(
+                            Some(
+                                tss_esapi::interface_types::session_handles::AuthSession::Password,
+                            ),
+                            |ctx| {
+                                ctx.policy_secret(
+                                    ps,
+                                    AuthHandle::Endorsement,
+                                    Default::default(),
+                                    Default::default(),
+                                    Default::default(),
+                                    None,
+                                )
+                            },
+                        )
                     })
                     .and_then(|_| {
                         ctx.execute_with_sessions(

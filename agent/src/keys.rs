@@ -162,9 +162,10 @@ impl Tpm {
     fn srk(&mut self) -> Result<KeyHandle> {
         let template = srk_template()?;
         self.context()
-            .execute_with_nullauth_session(|ctx| {
-                ctx.create_primary(Hierarchy::Owner, template, None, None, None, None)
-            })
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.create_primary(Hierarchy::Owner, template, None, None, None, None),
+            )
             .map(|r| r.key_handle)
             .map_err(|e| AgentError::tpm("CreatePrimary (SRK)", e))
     }
@@ -211,9 +212,10 @@ impl Tpm {
         };
         let template = hmac_key_template(auth_policy)?;
         let srk = self.srk()?;
-        let created = self
-            .context()
-            .execute_with_nullauth_session(|ctx| ctx.create(srk, template, None, None, None, None));
+        let created = self.context().execute_with_session(
+            Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+            |ctx| ctx.create(srk, template, None, None, None, None),
+        );
         self.flush(srk);
         let created = created.map_err(|e| AgentError::tpm("Create (derivation key)", e))?;
         let public = created
@@ -244,9 +246,10 @@ impl Tpm {
             MaxBuffer::try_from(label.to_vec()).map_err(|e| AgentError::tpm("HMAC input", e))?;
         let sel = policy.map(PcrSet::selection).transpose()?;
         let srk = self.srk()?;
-        let loaded = self
-            .context()
-            .execute_with_nullauth_session(|ctx| ctx.load(srk, private, public));
+        let loaded = self.context().execute_with_session(
+            Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+            |ctx| ctx.load(srk, private, public),
+        );
         let key = match loaded {
             Ok(k) => k,
             Err(e) => {
@@ -329,9 +332,10 @@ impl Tpm {
             .map_err(|e| AgentError::tpm("private blob", e))?;
         let data = Data::try_from(extra_data.to_vec()).map_err(|e| AgentError::tpm("data", e))?;
         let srk = self.srk()?;
-        let loaded = self
-            .context()
-            .execute_with_nullauth_session(|ctx| ctx.load(srk, private, public));
+        let loaded = self.context().execute_with_session(
+            Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+            |ctx| ctx.load(srk, private, public),
+        );
         self.flush(srk);
         let key = loaded.map_err(|e| AgentError::tpm("Load (derivation key)", e))?;
         // Certify needs the ADMIN role on the key (adminWithPolicy is clear,
@@ -387,7 +391,10 @@ impl Tpm {
             Digest::try_from(digest.to_vec()).map_err(|e| AgentError::tpm("digest", e))?,
         );
         self.context()
-            .execute_with_nullauth_session(|ctx| ctx.pcr_extend(handle, values))
+            .execute_with_session(
+                Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                |ctx| ctx.pcr_extend(handle, values),
+            )
             .map_err(|e| AgentError::tpm("PCR_Extend", e))
     }
 }

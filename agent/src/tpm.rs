@@ -5,6 +5,13 @@
 //! TCTI or by what the TPM reports about itself — is refused unless the
 //! configuration says `insecure_allow_swtpm`, and [`TpmInfo::software`]
 //! records it so every record made with it can say so.
+//!
+//! Commands on objects with an empty authValue (the AK, K and L under their
+//! user role, NV indices, PCRs, the owner and endorsement hierarchies of a
+//! fresh TPM) are authorized with a password session: an HMAC session keyed
+//! with an empty value protects nothing more, and costs a StartAuthSession
+//! round trip per command. Secrets never travel this way: the SK/LK
+//! derivation uses a session salted with the SRK and response encryption.
 
 use std::str::FromStr as _;
 
