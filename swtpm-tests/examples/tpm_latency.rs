@@ -10,6 +10,9 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
 use provenix_agent::batch::{attest_batch, LogPosition};
@@ -19,9 +22,7 @@ use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
 use provenix_agent::keys::{PcrSet, SK_LABEL};
 use provenix_agent::state::StateDir;
 use provenix_agent::tpm::{Tpm, TpmConfig};
-use provenix_protocol::{
-    BuildEnv, Counter, DrvPath, Entry, EntryOutput, NarHash, PcrIndex, Sha256Digest, StorePath,
-};
+use provenix_protocol::{Counter, PcrIndex, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
 
 fn median_ms(mut f: impl FnMut(), rounds: usize) -> (f64, f64) {
@@ -107,13 +108,7 @@ fn main() {
     .unwrap();
     let opts = EnrollOptions {
         seal: set.clone(),
-        system_pcr: PcrIndex::new(14).unwrap(),
-        ak_handle: DEFAULT_AK_HANDLE,
-        counter_index: DEFAULT_COUNTER_INDEX,
-        ek_kind: None,
-        ek_cert: None,
-        firmware_event_log: None,
-        now: 0,
+        ..common::enroll_options()
     };
     enroll(&mut tpm2, &opts, &state).unwrap();
     let keys = load_keys(&mut tpm2, &state).unwrap();
@@ -131,7 +126,7 @@ fn main() {
                 let mut leaves = Vec::new();
                 for i in 0..size as u64 {
                     leaves.extend(
-                        sample_entry(builder, at.first_leaf + i)
+                        common::sample_entry(builder, at.first_leaf + i)
                             .sign(&keys.sk)
                             .unwrap()
                             .to_leaves(),
@@ -155,32 +150,5 @@ fn main() {
             batch_rounds,
         );
         println!("| {size} | {m:.2} | {:.0} |", size as f64 / (m / 1e3));
-    }
-}
-
-fn sample_entry(builder: provenix_protocol::BuilderId, seq: u64) -> Entry {
-    Entry {
-        builder,
-        seq,
-        drv_path: DrvPath::parse("/nix/store/j3zbybmzlv946yg07546xypfihbrwwha-hello.drv").unwrap(),
-        drv_hash: Sha256Digest([1; 32]),
-        outputs: vec![EntryOutput {
-            name: "out".into(),
-            store_path: StorePath::parse("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello")
-                .unwrap(),
-            nar_hash: NarHash(Sha256Digest::of(&seq.to_be_bytes())),
-            nar_size: 128,
-            references: vec![],
-        }],
-        built_locally: true,
-        build_env: BuildEnv {
-            settings_digest: Sha256Digest([2; 32]),
-            sandbox: true,
-            remote_builders: false,
-        },
-        resolved_inputs: vec![],
-        source: None,
-        system: Sha256Digest([3; 32]),
-        time: seq,
     }
 }

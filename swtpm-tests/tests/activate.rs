@@ -8,39 +8,25 @@
     clippy::indexing_slicing
 )]
 
-use provenix_agent::counter::DEFAULT_COUNTER_INDEX;
+mod common;
+use common::*;
+
 use provenix_agent::enroll::{enroll, EnrollOptions};
 use provenix_agent::identity::DEFAULT_AK_HANDLE;
-use provenix_agent::keys::PcrSet;
 use provenix_agent::state::StateDir;
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_agent::AgentError;
 use provenix_protocol::enrollment::{EkKind, Enrollment};
 use provenix_protocol::tpm::{make_credential, CredentialChallenge, Digest, Public};
-use provenix_protocol::PcrIndex;
 use provenix_swtpm_tests::{Swtpm, Template};
 use rand_core::{OsRng, RngCore};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
 
 fn enrolled(template: usize, kind: EkKind) -> (Swtpm, tempfile::TempDir, Enrollment) {
     let s = Swtpm::start(Template::shared(template).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = EnrollOptions {
-        seal: PcrSet::default_seal_set(),
-        system_pcr: PcrIndex::new(14).unwrap(),
-        ak_handle: DEFAULT_AK_HANDLE,
-        counter_index: DEFAULT_COUNTER_INDEX,
         ek_kind: Some(kind),
-        ek_cert: None,
-        firmware_event_log: None,
         now: 0,
+        ..enroll_options()
     };
     let r = enroll(&mut open(&s), &opts, &StateDir::open(dir.path()).unwrap()).unwrap();
     (s, dir, r)

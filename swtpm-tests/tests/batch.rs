@@ -7,69 +7,22 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::*;
+
 use provenix_agent::batch::{attest_batch, LogPosition};
 use provenix_agent::counter::{DEFAULT_COUNTER_INDEX, DEFAULT_ORDERLY_JUMP};
 use provenix_agent::enroll::{enroll, load_keys, EnrollOptions};
 use provenix_agent::identity::DEFAULT_AK_HANDLE;
 use provenix_agent::keys::PcrSet;
 use provenix_agent::state::StateDir;
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_agent::AgentError;
 use provenix_protocol::batch::BatchAttestation;
 use provenix_protocol::leaf::{LeafReader, Record};
 use provenix_protocol::merkle::{leaf_hash, root};
 use provenix_protocol::tpm::{verify_attest, AttestType, Public, Signature};
-use provenix_protocol::{
-    BuildEnv, Counter, DrvPath, Entry, EntryOutput, NarHash, PcrIndex, Sha256Digest, StorePath,
-};
+use provenix_protocol::{Counter, PcrIndex, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
-
-fn boot(tpm: &mut Tpm) {
-    for (pcr, what) in [
-        (0u8, &b"firmware"[..]),
-        (4, b"uki"),
-        (9, b"initrd"),
-        (14, b"system"),
-    ] {
-        tpm.extend_pcr(PcrIndex::new(pcr).unwrap(), Sha256Digest::of(what).0)
-            .unwrap();
-    }
-}
-
-fn entry(seq: u64, builder: provenix_protocol::BuilderId) -> Entry {
-    Entry {
-        builder,
-        seq,
-        drv_path: DrvPath::parse("/nix/store/j3zbybmzlv946yg07546xypfihbrwwha-hello.drv").unwrap(),
-        drv_hash: Sha256Digest([1; 32]),
-        outputs: vec![EntryOutput {
-            name: "out".into(),
-            store_path: StorePath::parse("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello")
-                .unwrap(),
-            nar_hash: NarHash(Sha256Digest::of(&seq.to_be_bytes())),
-            nar_size: 128,
-            references: vec![],
-        }],
-        built_locally: true,
-        build_env: BuildEnv {
-            settings_digest: Sha256Digest([2; 32]),
-            sandbox: true,
-            remote_builders: false,
-        },
-        resolved_inputs: vec![],
-        source: None,
-        system: Sha256Digest([3; 32]),
-        time: 1_800_000_000 + seq,
-    }
-}
 
 #[test]
 fn batches_chain_counters_increase_and_rollback_is_refused() {
@@ -88,7 +41,7 @@ fn batches_chain_counters_increase_and_rollback_is_refused() {
     };
     {
         let mut t = open(&swtpm);
-        boot(&mut t);
+        boot(&mut t, b"system");
         enroll(&mut t, &opts, &state).unwrap();
     }
     let mut log: Vec<Vec<u8>> = Vec::new();
@@ -104,13 +57,13 @@ fn batches_chain_counters_increase_and_rollback_is_refused() {
         }
         let mut t = open(&swtpm);
         if round == 2 {
-            boot(&mut t); // the same measurements after the reboot
+            boot(&mut t, b"system"); // the same measurements after the reboot
         }
         let keys = load_keys(&mut t, &state).unwrap();
         let builder = keys.enrollment.builder_id().unwrap();
         let mut leaves = Vec::new();
         for i in 0..(round + 2) as u64 {
-            let e = entry(log.len() as u64 + i, builder);
+            let e = sample_entry(builder, log.len() as u64 + i);
             leaves.extend(e.sign(&keys.sk).unwrap().to_leaves());
         }
         let b = attest_batch(&mut t, &keys.enrollment, at, DEFAULT_ORDERLY_JUMP, &leaves).unwrap();

@@ -6,24 +6,18 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::*;
+
 use provenix_agent::counter::{
     check_counter, CounterCheck, DEFAULT_COUNTER_INDEX, DEFAULT_ORDERLY_JUMP,
 };
 use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
 use provenix_agent::keys::{PcrSet, SK_LABEL};
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_protocol::binding::key_binding_digest;
 use provenix_protocol::tpm::{verify_attest, AttestType, Public, Signature};
 use provenix_protocol::{Counter, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
 
 #[test]
 fn counter_strictly_increases_across_reboots_and_rollback_is_detected() {

@@ -8,50 +8,19 @@
     clippy::indexing_slicing
 )]
 
-use provenix_agent::counter::DEFAULT_COUNTER_INDEX;
-use provenix_agent::enroll::{enroll, load_keys, EnrollOptions, ENROLLMENT_FILE};
-use provenix_agent::identity::DEFAULT_AK_HANDLE;
-use provenix_agent::keys::PcrSet;
+mod common;
+use common::*;
+
+use provenix_agent::enroll::{enroll, load_keys, ENROLLMENT_FILE};
 use provenix_agent::state::StateDir;
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_agent::AgentError;
 use provenix_protocol::binding::key_binding_digest;
 use provenix_protocol::enrollment::{EkKind, Enrollment, KeyBinding};
 use provenix_protocol::tpm::{
     policy_pcr_with_digest, verify_attest, AttestType, HashAlg, Public, Signature,
 };
-use provenix_protocol::{Error, PcrIndex, Sha256Digest};
+use provenix_protocol::Error;
 use provenix_swtpm_tests::{Swtpm, Template};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
-
-fn boot(tpm: &mut Tpm, system: &[u8]) {
-    for (pcr, what) in [(0u8, &b"firmware"[..]), (4, b"uki"), (9, b"initrd")] {
-        tpm.extend_pcr(PcrIndex::new(pcr).unwrap(), Sha256Digest::of(what).0)
-            .unwrap();
-    }
-    tpm.extend_pcr(PcrIndex::new(14).unwrap(), Sha256Digest::of(system).0)
-        .unwrap();
-}
-
-fn options() -> EnrollOptions {
-    EnrollOptions {
-        seal: PcrSet::default_seal_set(),
-        system_pcr: PcrIndex::new(14).unwrap(),
-        ak_handle: DEFAULT_AK_HANDLE,
-        counter_index: DEFAULT_COUNTER_INDEX,
-        ek_kind: None,
-        ek_cert: None,
-        firmware_event_log: None,
-        now: 1_800_000_000,
-    }
-}
 
 /// What the verifier checks of a key binding (DESIGN.md "Keys and trust chain").
 fn appraise(b: &KeyBinding, ak: &Public, sealed: bool) {
@@ -106,7 +75,7 @@ fn enroll_appraise_reboot_and_refuse_another_boot_state() {
     let record = {
         let mut tpm = open(&swtpm);
         boot(&mut tpm, b"system A");
-        enroll(&mut tpm, &options(), &state).unwrap()
+        enroll(&mut tpm, &enroll_options(), &state).unwrap()
     };
     // The record as stored decodes to what enroll returned, canonically.
     let bytes = state.read(ENROLLMENT_FILE).unwrap();
@@ -134,7 +103,7 @@ fn enroll_appraise_reboot_and_refuse_another_boot_state() {
 
     // Enrolling again into the same state directory is refused.
     assert!(matches!(
-        enroll(&mut open(&swtpm), &options(), &state),
+        enroll(&mut open(&swtpm), &enroll_options(), &state),
         Err(AgentError::AlreadyEnrolled(_))
     ));
 
@@ -175,7 +144,7 @@ fn another_tpm_cannot_load_the_state() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(dir.path()).unwrap();
     let a = Swtpm::start(Template::shared(0).unwrap()).unwrap();
-    enroll(&mut open(&a), &options(), &state).unwrap();
+    enroll(&mut open(&a), &enroll_options(), &state).unwrap();
     let b = Swtpm::start(Template::shared(1).unwrap()).unwrap();
     assert!(matches!(
         load_keys(&mut open(&b), &state),
@@ -188,7 +157,7 @@ fn malformed_records_are_refused_by_field() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(dir.path()).unwrap();
     let s = Swtpm::start(Template::shared(0).unwrap()).unwrap();
-    let good = enroll(&mut open(&s), &options(), &state).unwrap();
+    let good = enroll(&mut open(&s), &enroll_options(), &state).unwrap();
     let mut r = good.clone();
     r.ek_certificate.clear();
     assert!(matches!(

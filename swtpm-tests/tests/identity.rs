@@ -8,24 +8,18 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::*;
+
 use std::path::Path;
 use std::process::Command;
 
 use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
 use provenix_agent::keys::PcrSet;
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_protocol::binding::batch_nonce;
 use provenix_protocol::tpm::{verify_attest, AttestType, HashAlg, PcrValues, Public, Signature};
 use provenix_protocol::{Counter, PcrIndex, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
 
 fn tool(tcti: Option<&str>, args: &[&str]) -> std::process::Output {
     let mut c = Command::new(args[0]);

@@ -8,32 +8,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::*;
+
 use provenix_agent::keys::{PcrSet, LK_LABEL, SK_LABEL};
-use provenix_agent::tpm::{Tpm, TpmConfig};
 use provenix_agent::AgentError;
 use provenix_protocol::tpm::{
     policy_pcr, HashAlg, PcrSelection, PcrSelectionList, PcrValues, Public,
 };
-use provenix_protocol::{PcrIndex, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
-
-fn open(s: &Swtpm) -> Tpm {
-    Tpm::open(&TpmConfig {
-        tcti: s.tcti(),
-        insecure_allow_swtpm: true,
-    })
-    .unwrap()
-}
-
-/// What the measured boot would extend: firmware stand-ins and the system.
-fn boot(tpm: &mut Tpm, system: &[u8]) {
-    for (pcr, what) in [(0u8, &b"firmware"[..]), (4, b"uki"), (9, b"initrd")] {
-        tpm.extend_pcr(PcrIndex::new(pcr).unwrap(), Sha256Digest::of(what).0)
-            .unwrap();
-    }
-    tpm.extend_pcr(PcrIndex::new(14).unwrap(), Sha256Digest::of(system).0)
-        .unwrap();
-}
 
 /// PolicyPCR computed in software by `protocol::tpm` (what a verifier does).
 fn software_policy(set: &PcrSet, values: &[[u8; 32]]) -> [u8; 32] {
