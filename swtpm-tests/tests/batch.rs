@@ -12,16 +12,14 @@ use common::*;
 
 use provenix_agent::batch::{attest_batch, LogPosition};
 use provenix_agent::counter::{DEFAULT_COUNTER_INDEX, DEFAULT_ORDERLY_JUMP};
-use provenix_agent::enroll::{enroll, load_keys, EnrollOptions};
-use provenix_agent::identity::DEFAULT_AK_HANDLE;
-use provenix_agent::keys::PcrSet;
+use provenix_agent::enroll::{enroll, load_keys};
 use provenix_agent::state::StateDir;
 use provenix_agent::AgentError;
 use provenix_protocol::batch::BatchAttestation;
 use provenix_protocol::leaf::{LeafReader, Record};
 use provenix_protocol::merkle::{leaf_hash, root};
 use provenix_protocol::tpm::{verify_attest, AttestType, Public, Signature};
-use provenix_protocol::{Counter, PcrIndex, Sha256Digest};
+use provenix_protocol::{Counter, Sha256Digest};
 use provenix_swtpm_tests::{Swtpm, Template};
 
 #[test]
@@ -29,16 +27,7 @@ fn batches_chain_counters_increase_and_rollback_is_refused() {
     let mut swtpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(dir.path()).unwrap();
-    let opts = EnrollOptions {
-        seal: PcrSet::default_seal_set(),
-        system_pcr: PcrIndex::new(14).unwrap(),
-        ak_handle: DEFAULT_AK_HANDLE,
-        counter_index: DEFAULT_COUNTER_INDEX,
-        ek_kind: None,
-        ek_cert: None,
-        firmware_event_log: None,
-        now: 0,
-    };
+    let opts = enroll_options();
     {
         let mut t = open(&swtpm);
         boot(&mut t, b"system");
