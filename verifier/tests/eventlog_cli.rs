@@ -255,3 +255,46 @@ fn a_missing_file_is_exit_2() {
     let out = provenix(&["eventlog", "/nonexistent/provenix-eventlog"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Every TPM log in the fixture folder through the CLI: its "pcrs" are
+/// exactly the library replay, which `measured-boot/tests/fixtures.rs`
+/// checks against the real values (or tpm2_eventlog's where the source
+/// gives none). CCEL logs and the refused fixtures are covered above.
+#[test]
+fn every_fixture_log_through_the_cli_equals_the_checked_replay() {
+    use provenix_measured_boot::EventLog;
+    let root = std::path::PathBuf::from(fixture(""));
+    let mut checked = 0;
+    for sub in std::fs::read_dir(&root).unwrap() {
+        let sub = sub.unwrap().path();
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&sub).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_str().unwrap().to_owned();
+            if [".json", ".yaml", ".md", ".txt", ".warn", ".b64"]
+                .iter()
+                .any(|s| name.ends_with(s))
+            {
+                continue;
+            }
+            let Ok(log) = EventLog::parse(&std::fs::read(&f).unwrap()) else {
+                continue; // CCEL and the refused fixtures: tested above
+            };
+            let rel = f.strip_prefix(&root).unwrap().to_str().unwrap().to_owned();
+            let got = eventlog_json(&rel);
+            let mut want = serde_json::Map::new();
+            for bank in log.replay().banks() {
+                let mut m = serde_json::Map::new();
+                for (i, v) in bank.reported() {
+                    m.insert(i.get().to_string(), Value::String(v.to_hex()));
+                }
+                want.insert(bank.algorithm().name().to_owned(), Value::Object(m));
+            }
+            assert_eq!(got["pcrs"], Value::Object(want), "{rel}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 35, "only {checked} logs found");
+}
