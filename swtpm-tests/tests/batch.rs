@@ -66,6 +66,14 @@ fn batches_chain_counters_increase_and_rollback_is_refused() {
         )
         .unwrap();
         assert_eq!(q.extra_data.as_bytes(), b.nonce().as_bytes());
+        // And tpm2-tools agrees (serialized PCR file: 8 PCRs, tpm2-tools bug #3542).
+        checkquote(
+            &swtpm,
+            &keys.enrollment.ak_public,
+            &b.quote_attest,
+            &b.quote_signature,
+            &b.nonce().0,
+        );
         let hashes: Vec<Sha256Digest> = leaves.iter().map(|l| leaf_hash(l)).collect();
         assert_eq!(b.entries_root, root(&hashes).0);
         let binding =

@@ -93,6 +93,18 @@ fn enroll_appraise_reboot_and_refuse_another_boot_state() {
     assert_eq!(record.builder_id().unwrap(), ak.builder_id().unwrap());
     appraise(&record.signing_key, &ak, true);
     appraise(&record.log_key, &ak, false);
+    // Both binding quotes also pass tpm2_checkquote (PCRs unchanged since).
+    for b in [&record.signing_key, &record.log_key] {
+        let name = Public::from_bytes(&b.tpm_public).unwrap().name().unwrap();
+        let extra = key_binding_digest(&b.public_key, name.as_bytes()).0;
+        checkquote(
+            &swtpm,
+            &record.ak_public,
+            &b.quote_attest,
+            &b.quote_signature,
+            &extra,
+        );
+    }
     // Private blobs are 0600.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(state.file("k.priv"))

@@ -79,3 +79,73 @@ pub(crate) fn sample_entry(builder: BuilderId, seq: u64) -> Entry {
         time: 1_800_000_000 + seq,
     }
 }
+
+/// `tpm2_checkquote` (tpm2-tools, an independent verifier) on a quote, with
+/// the seal set's PCRs as they are now (serialized PCR file: 8 PCRs hit
+/// tpm2-tools bug #3542 with raw values).
+pub(crate) fn checkquote(
+    swtpm: &Swtpm,
+    ak_public: &[u8],
+    attest: &[u8],
+    signature: &[u8],
+    qualifying: &[u8; 32],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], tcti: bool| {
+        let mut c = std::process::Command::new(args[0]);
+        c.args(&args[1..]).env("TSS2_LOG", "all+none");
+        if tcti {
+            c.env("TPM2TOOLS_TCTI", swtpm.tcti());
+        }
+        c.output()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs tpm2-tools)", args[0]))
+    };
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let mut tpm2b = (ak_public.len() as u16).to_be_bytes().to_vec();
+    tpm2b.extend_from_slice(ak_public);
+    std::fs::write(p("ak.pub"), tpm2b).unwrap();
+    std::fs::write(p("q.msg"), attest).unwrap();
+    std::fs::write(p("q.sig"), signature).unwrap();
+    let out = run(
+        &[
+            "tpm2_pcrread",
+            "sha256:0,2,4,7,9,12,13,14",
+            "-o",
+            &p("pcrs.bin"),
+            "-F",
+            "serialized",
+        ],
+        true,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q: String = qualifying.iter().map(|b| format!("{b:02x}")).collect();
+    let out = run(
+        &[
+            "tpm2_checkquote",
+            "-u",
+            &p("ak.pub"),
+            "-m",
+            &p("q.msg"),
+            "-s",
+            &p("q.sig"),
+            "-f",
+            &p("pcrs.bin"),
+            "-F",
+            "serialized",
+            "-g",
+            "sha256",
+            "-q",
+            &q,
+        ],
+        false,
+    );
+    assert!(
+        out.status.success(),
+        "tpm2_checkquote refused the quote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
