@@ -23,6 +23,7 @@
 )]
 
 pub mod batch;
+pub mod config;
 pub mod counter;
 pub mod enroll;
 pub mod error;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use provenix_agent::config::{ConfigFile, DEFAULT_STATE_DIR};
 use provenix_agent::counter::DEFAULT_COUNTER_INDEX;
 use provenix_agent::enroll::{enroll, load_keys, EnrollOptions, DEFAULT_EVENT_LOG};
 use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
@@ -23,13 +24,17 @@ use provenix_protocol::{PcrIndex, Sha256Digest};
 #[command(name = "provenix-agent", version, about, propagate_version = true)]
 struct Cli {
     /// The TPM interface (tpm2-tss TCTI string).
-    #[arg(long, env = "PROVENIX_TCTI", default_value = DEFAULT_TCTI, global = true)]
-    tcti: String,
+    #[arg(long, env = "PROVENIX_TCTI", global = true)]
+    tcti: Option<String>,
     /// Accept a software TPM (swtpm). Records made with it say so, and
     /// verifiers refuse them unless their policy allows swtpm. Tests and
     /// demos only.
-    #[arg(long, global = true)]
+    #[arg(long, env = "PROVENIX_INSECURE_ALLOW_SWTPM", global = true)]
     insecure_allow_swtpm: bool,
+    /// Configuration file (TOML; see provenix-agent.toml.sample). Default:
+    /// /etc/provenix/agent.toml if it exists.
+    #[arg(long, env = "PROVENIX_CONFIG", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,14 +65,14 @@ enum Command {
     /// record and TPM blobs (never a secret) to the state directory.
     Enroll {
         /// The agent's state directory.
-        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
-        state_dir: PathBuf,
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
         /// PCRs (SHA-256 bank) SK is sealed to and quotes cover.
-        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_SEAL_PCRS)]
-        seal_pcrs: Vec<u8>,
+        #[arg(long, value_delimiter = ',')]
+        seal_pcrs: Option<Vec<u8>>,
         /// The PCR the system measurement extends.
-        #[arg(long, default_value_t = DEFAULT_SYSTEM_PCR)]
-        system_pcr: u8,
+        #[arg(long)]
+        system_pcr: Option<u8>,
         /// Which EK to use (default: the first with a certificate in NV).
         #[arg(long, value_enum)]
         ek: Option<EkArg>,
@@ -81,18 +86,18 @@ enum Command {
         #[arg(long, conflicts_with = "event_log")]
         no_event_log: bool,
         /// Persistent handle for the AK.
-        #[arg(long, default_value_t = DEFAULT_AK_HANDLE, value_parser = parse_u32)]
-        ak_handle: u32,
+        #[arg(long, value_parser = parse_u32)]
+        ak_handle: Option<u32>,
         /// NV index of the batch counter.
-        #[arg(long, default_value_t = DEFAULT_COUNTER_INDEX, value_parser = parse_u32)]
-        counter_index: u32,
+        #[arg(long, value_parser = parse_u32)]
+        counter_index: Option<u32>,
     },
     /// Derive SK and LK from the TPM and check them against the enrollment
     /// record: succeeds only in the enrolled boot state.
     Keys {
         /// The agent's state directory.
-        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
-        state_dir: PathBuf,
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -102,8 +107,8 @@ enum Command {
     /// TPM2_ActivateCredential. Writes the answer file for the auditor.
     Activate {
         /// The agent's state directory (for the EK kind and AK handle).
-        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
-        state_dir: PathBuf,
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
         /// The challenge file.
         #[arg(long, value_name = "FILE")]
         challenge: PathBuf,
@@ -131,14 +136,14 @@ enum Command {
         #[arg(long, value_name = "STORE_PATH")]
         insecure_test_toplevel: Option<String>,
         /// The PCR to extend.
-        #[arg(long, default_value_t = DEFAULT_SYSTEM_PCR)]
-        system_pcr: u8,
+        #[arg(long)]
+        system_pcr: Option<u8>,
         /// Compute and print only; open no TPM, extend nothing, log nothing.
         #[arg(long)]
         no_extend: bool,
         /// The agent's state directory (its CEL-JSON event log is appended).
-        #[arg(long, env = "PROVENIX_STATE_DIR", default_value = "/var/lib/provenix")]
-        state_dir: PathBuf,
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
         /// Paths hashed at once (default: all cores).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
@@ -167,11 +172,22 @@ fn parse_u32(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = TpmConfig {
-        tcti: cli.tcti,
-        insecure_allow_swtpm: cli.insecure_allow_swtpm,
+    let file = match ConfigFile::load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("provenix-agent: {e}");
+            return ExitCode::from(2);
+        }
     };
-    match run(&cfg, cli.command) {
+    let cfg = TpmConfig {
+        tcti: cli
+            .tcti
+            .or_else(|| file.tcti.clone())
+            .unwrap_or_else(|| DEFAULT_TCTI.to_owned()),
+        insecure_allow_swtpm: cli.insecure_allow_swtpm
+            || file.insecure_allow_swtpm.unwrap_or(false),
+    };
+    match run(&cfg, &file, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("provenix-agent: {e}");
@@ -185,7 +201,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
+fn state_dir_of(flag: Option<PathBuf>, file: &ConfigFile) -> PathBuf {
+    flag.or_else(|| file.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), AgentError> {
     match command {
         Command::Info { json } => {
             let tpm = Tpm::open(cfg)?;
@@ -228,6 +249,7 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
             ak_handle,
             counter_index,
         } => {
+            let state_dir = state_dir_of(state_dir, file);
             let state = StateDir::open(&state_dir)?;
             let ek_cert = match ek_cert {
                 Some(p) => Some(std::fs::read(&p).map_err(|e| AgentError::Io {
@@ -237,10 +259,18 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
                 None => None,
             };
             let opts = EnrollOptions {
-                seal: PcrSet::new(&seal_pcrs)?,
-                system_pcr: PcrIndex::new(system_pcr)?,
-                ak_handle,
-                counter_index,
+                seal: PcrSet::new(
+                    &seal_pcrs
+                        .or_else(|| file.seal_pcrs.clone())
+                        .unwrap_or_else(|| DEFAULT_SEAL_PCRS.to_vec()),
+                )?,
+                system_pcr: PcrIndex::new(
+                    system_pcr.or(file.system_pcr).unwrap_or(DEFAULT_SYSTEM_PCR),
+                )?,
+                ak_handle: ak_handle.or(file.ak_handle).unwrap_or(DEFAULT_AK_HANDLE),
+                counter_index: counter_index
+                    .or(file.counter_index)
+                    .unwrap_or(DEFAULT_COUNTER_INDEX),
                 ek_kind: ek.map(|e| match e {
                     EkArg::Rsa => EkKind::Rsa2048,
                     EkArg::P256 => EkKind::EccP256,
@@ -279,7 +309,7 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
             Ok(())
         }
         Command::Keys { state_dir, json } => {
-            let state = StateDir::open(&state_dir)?;
+            let state = StateDir::open(&state_dir_of(state_dir, file))?;
             let mut tpm = Tpm::open(cfg)?;
             let keys = load_keys(&mut tpm, &state)?;
             let (sk, lk) = (
@@ -306,7 +336,7 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
         } => {
             use provenix_protocol::enrollment::Enrollment;
             use provenix_protocol::tpm::{CredentialAnswer, CredentialChallenge, Digest};
-            let state = StateDir::open(&state_dir)?;
+            let state = StateDir::open(&state_dir_of(state_dir, file))?;
             let record = Enrollment::decode(&state.read(provenix_agent::enroll::ENROLLMENT_FILE)?)?;
             let bytes = std::fs::read(&challenge).map_err(|e| AgentError::Io {
                 path: challenge.clone(),
@@ -353,10 +383,11 @@ fn run(cfg: &TpmConfig, command: Command) -> Result<(), AgentError> {
             let jobs = jobs
                 .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
                 .unwrap_or(1);
+            let system_pcr = system_pcr.or(file.system_pcr).unwrap_or(DEFAULT_SYSTEM_PCR);
             let m = measure(&root, &toplevel, &regs, jobs)?;
             if !no_extend {
                 let pcr = PcrIndex::new(system_pcr)?;
-                let state = StateDir::open(&state_dir)?;
+                let state = StateDir::open(&state_dir_of(state_dir, file))?;
                 let mut tpm = Tpm::open(cfg)?;
                 // Log first: a logged event that was not extended shows as a
                 // replay mismatch; an extend without its event could not be

@@ -118,3 +118,51 @@ fn cli_enroll_keys_and_activate_by_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds an enrollment"));
 }
+
+#[test]
+fn configuration_file_env_and_flags_in_that_order() {
+    let tpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("agent.toml");
+    std::fs::write(
+        &conf,
+        format!("tcti = \"{}\"\ninsecure_allow_swtpm = true\n", tpm.tcti()),
+    )
+    .unwrap();
+    let run = |args: &[&str], env_tcti: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_provenix-agent"));
+        c.arg("--config")
+            .arg(&conf)
+            .args(args)
+            .env("TSS2_LOG", "all+none")
+            .env_remove("PROVENIX_TCTI");
+        if let Some(t) = env_tcti {
+            c.env("PROVENIX_TCTI", t);
+        }
+        c.output().unwrap()
+    };
+    // The file alone is enough.
+    let out = run(&["info", "--json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The environment beats the file.
+    let out = run(&["info"], Some("nonsense-tcti:x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nonsense-tcti"));
+    // A flag beats the environment.
+    let out = run(&["--tcti", &tpm.tcti(), "info"], Some("nonsense-tcti:x"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A typo in the file is refused, naming the file.
+    std::fs::write(&conf, "tcit = \"x\"\n").unwrap();
+    let out = run(&["info"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("agent.toml") && err.contains("tcit"), "{err}");
+}

@@ -1,0 +1,110 @@
+//! The agent's configuration: defaults < TOML file < `PROVENIX_*`
+//! environment < command-line flags.
+//!
+//! The file (`--config FILE`, env `PROVENIX_CONFIG`, default
+//! `/etc/provenix/agent.toml`; a missing default file is fine, a missing
+//! named file is an error) uses the keys below; unknown keys are refused so
+//! that a typo cannot silently fall back to a default. An annotated sample
+//! is `agent/provenix-agent.toml.sample`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{AgentError, Result};
+
+/// Where the agent looks when no `--config` is given.
+pub const DEFAULT_CONFIG: &str = "/etc/provenix/agent.toml";
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/provenix";
+
+/// The configuration file's keys; every one optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// TPM interface (tpm2-tss TCTI string).
+    pub tcti: Option<String>,
+    /// Accept a software TPM (tests and demos only).
+    pub insecure_allow_swtpm: Option<bool>,
+    /// The agent's state directory.
+    pub state_dir: Option<PathBuf>,
+    /// The seal and quote set (SHA-256 PCR indices).
+    pub seal_pcrs: Option<Vec<u8>>,
+    /// The system PCR.
+    pub system_pcr: Option<u8>,
+    /// Persistent handle of the AK.
+    pub ak_handle: Option<u32>,
+    /// NV index of the batch counter.
+    pub counter_index: Option<u32>,
+    /// Largest counter jump an unclean shutdown may explain.
+    pub orderly_jump: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Parse a configuration file's text.
+    pub fn parse(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| AgentError::Config(format!("configuration: {e}")))
+    }
+
+    /// Load `path`; when `path` is None, the default file if it exists.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).map_err(|e| match e {
+                AgentError::Config(m) => AgentError::Config(format!("{}: {m}", path.display())),
+                other => other,
+            }),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(AgentError::Io { path, source: e }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_parses_and_says_what_the_defaults_are() {
+        let c = ConfigFile::parse(include_str!("../provenix-agent.toml.sample")).unwrap();
+        assert_eq!(c.tcti.as_deref(), Some(crate::tpm::DEFAULT_TCTI));
+        assert_eq!(c.insecure_allow_swtpm, Some(false));
+        assert_eq!(c.state_dir.as_deref(), Some(Path::new(DEFAULT_STATE_DIR)));
+        assert_eq!(
+            c.seal_pcrs.as_deref(),
+            Some(&crate::keys::DEFAULT_SEAL_PCRS[..])
+        );
+        assert_eq!(c.system_pcr, Some(crate::keys::DEFAULT_SYSTEM_PCR));
+        assert_eq!(c.ak_handle, Some(crate::identity::DEFAULT_AK_HANDLE));
+        assert_eq!(c.counter_index, Some(crate::counter::DEFAULT_COUNTER_INDEX));
+        assert_eq!(c.orderly_jump, Some(crate::counter::DEFAULT_ORDERLY_JUMP));
+    }
+
+    #[test]
+    fn typos_and_wrong_types_are_refused() {
+        assert!(matches!(
+            ConfigFile::parse("tcit = \"x\""),
+            Err(AgentError::Config(_))
+        ));
+        assert!(matches!(
+            ConfigFile::parse("system_pcr = \"14\""),
+            Err(AgentError::Config(_))
+        ));
+        assert!(matches!(
+            ConfigFile::parse("system_pcr = 300"),
+            Err(AgentError::Config(_))
+        ));
+        assert_eq!(ConfigFile::parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn a_named_missing_file_is_an_error_the_default_is_not() {
+        assert!(matches!(
+            ConfigFile::load(Some(Path::new("/nonexistent/agent.toml"))),
+            Err(AgentError::Io { .. })
+        ));
+    }
+}
