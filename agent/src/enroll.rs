@@ -166,7 +166,7 @@ pub fn enroll(tpm: &mut Tpm, opts: &EnrollOptions, state: &StateDir) -> Result<E
         tpm_firmware_version: info.firmware_version,
         ek_kind,
         ek_certificate,
-        ek_intermediates: Vec::new(),
+        ek_intermediates: tpm.ek_chain()?,
         ek_public,
         ak_public: ak.public.clone(),
         ak_handle: opts.ak_handle,

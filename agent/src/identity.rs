@@ -75,6 +75,40 @@ impl Tpm {
         Ok(out)
     }
 
+    /// The EK certificate chain the TPM stores (NV 0x01c00100..=0x01c001ff,
+    /// concatenated DER), in index order; empty when it stores none.
+    pub fn ek_chain(&mut self) -> Result<Vec<Vec<u8>>> {
+        use provenix_protocol::enrollment::{split_der_certificates, EK_CHAIN_NV_RANGE};
+        use tss_esapi::handles::NvIndexTpmHandle;
+        use tss_esapi::interface_types::resource_handles::NvAuth;
+        let mut indices: Vec<u32> = nv::list(self.context())
+            .map_err(|e| AgentError::tpm("GetCapability (NV indices)", e))?
+            .iter()
+            .map(|(p, _)| u32::from(p.nv_index()))
+            .filter(|i| EK_CHAIN_NV_RANGE.contains(i))
+            .collect();
+        indices.sort_unstable();
+        let mut chain = Vec::new();
+        for index in indices {
+            let tpm_index =
+                NvIndexTpmHandle::new(index).map_err(|e| AgentError::tpm("NV index", e))?;
+            let data = self
+                .context()
+                .execute_without_session(|ctx| {
+                    ctx.tr_from_tpm_public(TpmHandle::NvIndex(tpm_index))
+                })
+                .and_then(|h| {
+                    self.context().execute_with_session(
+                        Some(tss_esapi::interface_types::session_handles::AuthSession::Password),
+                        |ctx| nv::read_full(ctx, NvAuth::NvIndex(h.into()), tpm_index),
+                    )
+                })
+                .map_err(|e| AgentError::tpm("NV_Read (EK chain)", e))?;
+            chain.extend(split_der_certificates(&data)?);
+        }
+        Ok(chain)
+    }
+
     /// Create the EK of `kind` from the endorsement seed (transient; the
     /// caller flushes it).
     pub fn create_ek(&mut self, kind: EkKind) -> Result<KeyHandle> {

@@ -130,6 +130,53 @@ pub struct Enrollment {
     pub time: u64,
 }
 
+/// NV indices a TPM may keep its EK certificate chain in (TCG EK
+/// Credential Profile 2.5, §2.2.1.5: 0x01c00100 to 0x01c001ff).
+pub const EK_CHAIN_NV_RANGE: core::ops::RangeInclusive<u32> = 0x01c0_0100..=0x01c0_01ff;
+
+/// Split concatenated DER certificates (what an EK chain NV index holds).
+/// Each must be a SEQUENCE with a definite length; nothing may be left over
+/// except zero padding, which some TPMs leave at the end of an index.
+pub fn split_der_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some((&tag, after_tag)) = rest.split_first() {
+        if tag == 0 && rest.iter().all(|&b| b == 0) {
+            break;
+        }
+        if tag != 0x30 {
+            return Err(Error::InvalidValue {
+                what: "EK certificate chain",
+                reason: "not a DER SEQUENCE",
+            });
+        }
+        let (len, header) = match after_tag {
+            [n, ..] if *n < 0x80 => (usize::from(*n), 2),
+            [0x81, n, ..] => (usize::from(*n), 3),
+            [0x82, a, b, ..] => (usize::from(u16::from_be_bytes([*a, *b])), 4),
+            [0x83, a, b, c, ..] => (
+                (usize::from(*a) << 16) | (usize::from(*b) << 8) | usize::from(*c),
+                5,
+            ),
+            _ => {
+                return Err(Error::InvalidValue {
+                    what: "EK certificate chain",
+                    reason: "bad or unsupported DER length",
+                })
+            }
+        };
+        let total = header + len;
+        bounded("EK chain certificate", total, MAX_CERT)?;
+        let cert = rest.get(..total).ok_or(Error::Truncated {
+            what: "EK certificate chain",
+        })?;
+        out.push(cert.to_vec());
+        rest = rest.get(total..).unwrap_or_default();
+        bounded("EK intermediates", out.len(), MAX_INTERMEDIATES)?;
+    }
+    Ok(out)
+}
+
 fn bounded(what: &'static str, len: usize, max: usize) -> Result<()> {
     if len > max {
         return Err(Error::TooLarge { what, len, max });
@@ -248,5 +295,50 @@ impl Enrollment {
     /// The builder id: the AK's Name.
     pub fn builder_id(&self) -> Result<BuilderId> {
         Public::from_bytes(&self.ak_public)?.builder_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(body: usize) -> Vec<u8> {
+        let mut v = vec![0x30, 0x82];
+        v.extend_from_slice(&(body as u16).to_be_bytes());
+        v.extend(core::iter::repeat(0xab).take(body));
+        v
+    }
+
+    #[test]
+    fn der_chains_split_and_refuse() {
+        let (a, b) = (cert(300), cert(5));
+        let mut both = a.clone();
+        both.extend_from_slice(&b);
+        assert_eq!(
+            split_der_certificates(&both).unwrap(),
+            vec![a.clone(), b.clone()]
+        );
+        let mut padded = both.clone();
+        padded.extend_from_slice(&[0; 16]);
+        assert_eq!(split_der_certificates(&padded).unwrap().len(), 2);
+        assert!(split_der_certificates(&[]).unwrap().is_empty());
+        assert!(matches!(
+            split_der_certificates(&both[..both.len() - 1]),
+            Err(Error::Truncated { .. })
+        ));
+        assert!(matches!(
+            split_der_certificates(&[0x31, 0x00]),
+            Err(Error::InvalidValue { .. })
+        ));
+        let mut junk = both;
+        junk.push(0x01);
+        assert!(matches!(
+            split_der_certificates(&junk),
+            Err(Error::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            split_der_certificates(&cert(MAX_CERT)),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

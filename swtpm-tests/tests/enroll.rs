@@ -198,3 +198,57 @@ fn malformed_records_are_refused_by_field() {
     r.version = 2;
     assert!(matches!(r.encode(), Err(Error::UnknownVersion { .. })));
 }
+
+#[test]
+fn the_ek_chain_stored_in_nv_goes_into_the_record() {
+    let t = Template::shared(0).unwrap();
+    let s = Swtpm::start(t).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let der = dir.path().join("issuer.der");
+    let tool = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .env("TPM2TOOLS_TCTI", s.tcti())
+            .env("TSS2_LOG", "all+none")
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs it)", args[0]));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    tool(&[
+        "openssl",
+        "x509",
+        "-in",
+        t.issuer_cert().to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    let issuer = std::fs::read(&der).unwrap();
+    let size = issuer.len().to_string();
+    tool(&[
+        "tpm2_nvdefine",
+        "0x01c00100",
+        "-C",
+        "o",
+        "-s",
+        &size,
+        "-a",
+        "ownerwrite|ownerread|authread|authwrite",
+    ]);
+    tool(&[
+        "tpm2_nvwrite",
+        "0x01c00100",
+        "-C",
+        "o",
+        "-i",
+        der.to_str().unwrap(),
+    ]);
+    let state = StateDir::open(&dir.path().join("state")).unwrap();
+    let r = enroll(&mut open(&s), &enroll_options(), &state).unwrap();
+    assert_eq!(r.ek_intermediates, vec![issuer]);
+}

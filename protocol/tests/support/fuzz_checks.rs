@@ -129,6 +129,13 @@ pub(crate) fn drv(data: &[u8]) {
 /// `u16 n || TPMT_PUBLIC (n bytes) || u16 m || TPMT_SIGNATURE (m bytes) ||
 /// message`: verifying never panics.
 pub(crate) fn tpm(data: &[u8]) {
+    // Enrollment records and EK chains (what the agent stores and reads from NV).
+    if let Ok(e) = provenix_protocol::enrollment::Enrollment::decode(data) {
+        assert_eq!(e.encode().unwrap(), data, "enrollment did not re-encode to its bytes");
+    }
+    if let Ok(certs) = provenix_protocol::enrollment::split_der_certificates(data) {
+        assert!(data.starts_with(&certs.concat()));
+    }
     use provenix_protocol::tpm::credential::{unprotect_credential, StorageParams};
     use provenix_protocol::tpm::{
         Attest, CredentialAnswer, CredentialChallenge, HashAlg, IdObject, MadeCredential, Name,
