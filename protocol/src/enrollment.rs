@@ -305,7 +305,7 @@ mod tests {
     fn cert(body: usize) -> Vec<u8> {
         let mut v = vec![0x30, 0x82];
         v.extend_from_slice(&(body as u16).to_be_bytes());
-        v.extend(core::iter::repeat(0xab).take(body));
+        v.extend(core::iter::repeat_n(0xab, body));
         v
     }
 
