@@ -1,11 +1,19 @@
 //! provenix-agent: the builder side of provenix.
 //!
 //! ```text
-//! TCTI (config / --tcti / PROVENIX_TCTI, default device:/dev/tpmrm0)
+//! config (defaults < TOML < PROVENIX_* env < flags): TCTI, state dir, seal set, …
 //!   └─ tpm::Tpm::open ── refuses a software TPM unless insecure_allow_swtpm
-//!        ├─ enrollment: EK cert, AK, NV counter, K/L keys      (in progress)
-//!        ├─ measure: closure → SystemIdentity → system PCR     (in progress)
-//!        └─ hook + daemon: entries → batches → quotes → log    (in progress)
+//!        ├─ identity: EK certificates (+ NV chain), EK, AK (endorsement hierarchy,
+//!        │            persisted), quotes, TPM2_ActivateCredential
+//!        ├─ keys:     K (PolicyPCR over the seal set) and L under the SRK;
+//!        │            SK/LK = Ed25519 from TPM2_HMAC in a salted session; Certify
+//!        ├─ enroll:   all of the above bound into protocol::enrollment::Enrollment,
+//!        │            TPM blobs and the record in the state dir (crash-safe, 0600)
+//!        ├─ measure:  init= toplevel, closure from the registration, re-hashed
+//!        │            from content → SystemIdentity → system PCR + CEL-JSON log
+//!        ├─ counter + batch: NV counter rollback check, increment, quote with
+//!        │            extraData = batch nonce → protocol::batch::BatchAttestation
+//!        └─ next: post-build hook, daemon, transparency log (issue 5)
 //! ```
 //!
 //! This crate is the only place that talks to a TPM (through tss-esapi,
