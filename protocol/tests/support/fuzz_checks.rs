@@ -131,7 +131,11 @@ pub(crate) fn drv(data: &[u8]) {
 pub(crate) fn tpm(data: &[u8]) {
     // Enrollment records and EK chains (what the agent stores and reads from NV).
     if let Ok(e) = provenix_protocol::enrollment::Enrollment::decode(data) {
-        assert_eq!(e.encode().unwrap(), data, "enrollment did not re-encode to its bytes");
+        assert_eq!(
+            e.encode().unwrap(),
+            data,
+            "enrollment did not re-encode to its bytes"
+        );
     }
     if let Ok(certs) = provenix_protocol::enrollment::split_der_certificates(data) {
         assert!(data.starts_with(&certs.concat()));
