@@ -9,44 +9,26 @@
 
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
+#[path = "../../protocol/tests/support/replay.rs"]
+mod replay;
+
+use replay::replay;
 
 use std::path::Path;
 
 #[test]
 fn eventlog_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/eventlog");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        fuzz_checks::eventlog(&data);
-        n += 1;
-    }
-    assert!(n >= 3, "corpus eventlog has only {n} inputs");
-}
-
-/// Runs `check` on every file of `fuzz/corpus/<name>/`.
-fn replay_corpus(name: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(name);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        check(&std::fs::read(&path).unwrap());
-        n += 1;
-    }
-    assert!(n >= 3, "corpus {name} has only {n} inputs");
+    replay("eventlog", fuzz_checks::eventlog);
 }
 
 #[test]
 fn cel_corpus() {
-    replay_corpus("cel", fuzz_checks::cel);
+    replay("cel", fuzz_checks::cel);
 }
 
 #[test]
 fn pe_corpus() {
-    replay_corpus("pe", fuzz_checks::pe);
+    replay("pe", fuzz_checks::pe);
 }
 
 /// The hand-made seeds of the `cel` and `pe` corpora are what their names

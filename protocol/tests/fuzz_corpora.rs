@@ -9,22 +9,10 @@
 
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
+#[path = "support/replay.rs"]
+mod replay;
 
-use std::path::Path;
-
-fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        check(&data);
-        n += 1;
-    }
-    assert!(n >= 3, "corpus {target} has only {n} inputs");
-}
+use replay::replay;
 
 #[test]
 fn leaf_corpus() {
