@@ -7,7 +7,8 @@
 #  5. verify it with `provenix entry show`; a tampered copy is refused
 #  6. the TPM side on an swtpm (an EK-certified software TPM, the demo's
 #     default TPM): enroll, derive SK inside the TPM, reboot into the same
-#     measurements (same SK), reboot into another system (SK refused)
+#     measurements (same SK), reboot into another system (SK refused), then
+#     an approved upgrade: rebind a new SK to that system
 # Signing entries with the TPM-derived SK comes with the agent's daemon; step
 # 4 signs with a software key and says so.
 set -euo pipefail
@@ -156,5 +157,10 @@ set +e
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" -eq 1 ] || { echo "SK was derivable in another boot state" >&2; exit 1; }
+echo "an approved upgrade: rebind a new SK to system B (same AK, same LK)"
+"$AGENT" --insecure-allow-swtpm enroll --rebind --state-dir "$W/agent-state" --no-event-log | sed 's/^/  /'
+SK3=$("$AGENT" --insecure-allow-swtpm keys --json --state-dir "$W/agent-state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sk"])')
+echo "  SK in system B   $SK3"
+[ "$SK3" != "$SK1" ] || { echo "rebinding kept the old SK" >&2; exit 1; }
 
 say "done: the build was recorded, signed and verified; tampering was caught; SK lives only in the enrolled boot state"

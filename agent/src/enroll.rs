@@ -14,7 +14,9 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use provenix_protocol::binding::key_binding_digest;
-use provenix_protocol::enrollment::{EkKind, Enrollment, KeyBinding, ENROLLMENT_VERSION};
+use provenix_protocol::enrollment::{
+    EkKind, Enrollment, KeyBinding, KeyRebinding, ENROLLMENT_VERSION, REBINDING_VERSION,
+};
 use provenix_protocol::tpm::Public;
 use provenix_protocol::PcrIndex;
 use tss_esapi::handles::KeyHandle;
@@ -27,6 +29,8 @@ use crate::tpm::Tpm;
 
 /// The enrollment record's file in the state directory.
 pub const ENROLLMENT_FILE: &str = "enrollment.bin";
+/// The latest key rebinding's file in the state directory.
+pub const REBINDING_FILE: &str = "rebinding.bin";
 /// Where Linux exposes the firmware event log.
 pub const DEFAULT_EVENT_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
 
@@ -59,6 +63,8 @@ pub struct Keys {
     pub lk: SigningKey,
     /// The record they were checked against.
     pub enrollment: Enrollment,
+    /// SK's binding in force: the enrollment's, or the latest rebinding's.
+    pub binding: KeyBinding,
 }
 
 fn name_of(public: &[u8]) -> Result<Vec<u8>> {
@@ -68,6 +74,13 @@ fn name_of(public: &[u8]) -> Result<Vec<u8>> {
 fn save_blob(state: &StateDir, stem: &str, blob: &KeyBlob) -> Result<()> {
     state.write(&format!("{stem}.pub"), &blob.public)?;
     state.write(&format!("{stem}.priv"), &blob.private)
+}
+
+/// File stem of a rebound K: named by its public area, so a new K never
+/// overwrites the one a record still refers to.
+fn rebound_stem(public: &[u8]) -> String {
+    let id = provenix_protocol::Sha256Digest::of(public).to_hex();
+    format!("k-{}", id.get(..16).unwrap_or_default())
 }
 
 fn load_blob(state: &StateDir, stem: &str) -> Result<KeyBlob> {
@@ -201,11 +214,11 @@ pub fn enroll(tpm: &mut Tpm, opts: &EnrollOptions, state: &StateDir) -> Result<E
 pub fn load_keys(tpm: &mut Tpm, state: &StateDir) -> Result<Keys> {
     let enrollment = Enrollment::decode(&state.read(ENROLLMENT_FILE)?)?;
     let seal = PcrSet::new(&enrollment.seal_pcrs)?;
-    let k = load_blob(state, "k")?;
+    let (binding, k) = current_binding(state, &enrollment)?;
     let l = load_blob(state, "l")?;
-    if k.public != enrollment.signing_key.tpm_public || l.public != enrollment.log_key.tpm_public {
+    if l.public != enrollment.log_key.tpm_public {
         return Err(AgentError::KeyMismatch {
-            which: "SK",
+            which: "LK",
             why: "the key blobs are not the ones the record binds (state directory mixed up)",
         });
     }
@@ -217,11 +230,96 @@ pub fn load_keys(tpm: &mut Tpm, state: &StateDir) -> Result<Keys> {
         });
     }
     let sk = tpm.derive_key(&k, Some(&seal), SK_LABEL)?;
-    if sk.verifying_key().to_bytes() != enrollment.signing_key.public_key {
+    if sk.verifying_key().to_bytes() != binding.public_key {
         return Err(AgentError::KeyMismatch {
             which: "SK",
             why: "the record does not belong to this key",
         });
     }
-    Ok(Keys { sk, lk, enrollment })
+    Ok(Keys {
+        sk,
+        lk,
+        enrollment,
+        binding,
+    })
+}
+
+/// SK's binding in force and its K blob: the latest rebinding's if any,
+/// else the enrollment's.
+fn current_binding(state: &StateDir, enrollment: &Enrollment) -> Result<(KeyBinding, KeyBlob)> {
+    let (binding, stem) = if state.exists(REBINDING_FILE) {
+        let r = KeyRebinding::decode(&state.read(REBINDING_FILE)?)?;
+        let stem = rebound_stem(&r.signing_key.tpm_public);
+        (r.signing_key, stem)
+    } else {
+        (enrollment.signing_key.clone(), String::from("k"))
+    };
+    let k = load_blob(state, &stem)?;
+    if k.public != binding.tpm_public {
+        return Err(AgentError::KeyMismatch {
+            which: "SK",
+            why: "the key blobs are not the ones the record binds (state directory mixed up)",
+        });
+    }
+    Ok((binding, k))
+}
+
+/// After an approved upgrade: seal a new K to the seal set's current values,
+/// derive and bind a new SK, and record it (`rebinding.bin`, written last:
+/// until then the old binding stays in force). Refuses another TPM (LK must
+/// still derive) and a boot state the current SK still works in.
+pub fn rebind(
+    tpm: &mut Tpm,
+    state: &StateDir,
+    firmware_event_log: Option<&std::path::Path>,
+    now: u64,
+) -> Result<KeyRebinding> {
+    let enrollment = Enrollment::decode(&state.read(ENROLLMENT_FILE)?)?;
+    let seal = PcrSet::new(&enrollment.seal_pcrs)?;
+    let l = load_blob(state, "l")?;
+    if tpm
+        .derive_key(&l, None, LK_LABEL)?
+        .verifying_key()
+        .to_bytes()
+        != enrollment.log_key.public_key
+    {
+        return Err(AgentError::KeyMismatch {
+            which: "LK",
+            why: "this is not the TPM that enrolled (or it was cleared)",
+        });
+    }
+    let (current, k) = current_binding(state, &enrollment)?;
+    if let Ok(sk) = tpm.derive_key(&k, Some(&seal), SK_LABEL) {
+        if sk.verifying_key().to_bytes() == current.public_key {
+            return Err(AgentError::Config(
+                "the signing key still derives in this boot state: nothing to rebind".into(),
+            ));
+        }
+    }
+    let k = tpm.create_derivation_key(Some(&seal))?;
+    let ak = tpm.ak_handle(enrollment.ak_handle)?;
+    let (_, signing_key) = bind(tpm, &k, Some(&seal), SK_LABEL, ak, &seal)?;
+    let firmware_event_log = match firmware_event_log {
+        Some(p) => std::fs::read(p).map_err(|e| AgentError::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })?,
+        None => Vec::new(),
+    };
+    let cel_event_log = if state.exists(crate::measure::CEL_LOG) {
+        state.read(crate::measure::CEL_LOG)?
+    } else {
+        Vec::new()
+    };
+    let record = KeyRebinding {
+        version: REBINDING_VERSION,
+        signing_key,
+        firmware_event_log,
+        cel_event_log,
+        time: now,
+    };
+    let bytes = record.encode()?;
+    save_blob(state, &rebound_stem(&k.public), &k)?;
+    state.write(REBINDING_FILE, &bytes)?;
+    Ok(record)
 }

@@ -89,8 +89,8 @@ pub fn tpm_hint(kind: Tss2ResponseCodeKind) -> Option<&'static str> {
         }
         K::PolicyFail => {
             "the key's PCR policy does not match this boot (TPM_RC_POLICY_FAIL 0x99d): the \
-             signing key is bound to a different boot state: re-enroll after an approved \
-             upgrade"
+             signing key is bound to a different boot state: after an approved upgrade, \
+             re-enroll the key with `provenix-agent enroll --rebind`"
         }
         K::NvUninitialized => {
             "the NV index was defined but never written (TPM_RC_NV_UNINITIALIZED 0x14a): the \

@@ -85,6 +85,11 @@ enum Command {
         /// Record no firmware event log (a TPM without firmware, e.g. swtpm in tests).
         #[arg(long, conflicts_with = "event_log")]
         no_event_log: bool,
+        /// After an approved upgrade: keep the identity (AK, LK, counter),
+        /// seal a new K to this boot state and bind a new SK
+        /// (a KeyRebinding record). Refused if the current SK still derives.
+        #[arg(long)]
+        rebind: bool,
         /// Persistent handle for the AK.
         #[arg(long, value_parser = parse_u32)]
         ak_handle: Option<u32>,
@@ -246,11 +251,26 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             ek_cert,
             event_log,
             no_event_log,
+            rebind,
             ak_handle,
             counter_index,
         } => {
             let state_dir = state_dir_of(state_dir, file);
             let state = StateDir::open(&state_dir)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if rebind {
+                let mut tpm = Tpm::open(cfg)?;
+                let log = (!no_event_log).then_some(event_log.as_path());
+                let r = provenix_agent::enroll::rebind(&mut tpm, &state, log, now)?;
+                println!("rebound in {}", state_dir.display());
+                println!(
+                    "  SK (new boot state) {}",
+                    hex_encode(&r.signing_key.public_key)
+                );
+                return Ok(());
+            }
             let ek_cert = match ek_cert {
                 Some(p) => Some(std::fs::read(&p).map_err(|e| AgentError::Io {
                     path: p.clone(),
@@ -278,9 +298,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 }),
                 ek_cert,
                 firmware_event_log: (!no_event_log).then_some(event_log),
-                now: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                now,
             };
             let mut tpm = Tpm::open(cfg)?;
             let r = enroll(&mut tpm, &opts, &state)?;

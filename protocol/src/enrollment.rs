@@ -130,6 +130,60 @@ pub struct Enrollment {
     pub time: u64,
 }
 
+/// Encoding version of [`KeyRebinding`].
+pub const REBINDING_VERSION: u8 = 1;
+
+/// A new SK binding after an approved upgrade (`provenix-agent enroll
+/// --rebind`): the boot state changed, so a new K is sealed to the new
+/// seal-set values and a new SK bound to the builder's AK. It carries that
+/// boot's event logs, so a verifier can appraise the new state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRebinding {
+    /// [`REBINDING_VERSION`].
+    pub version: u8,
+    /// The SK binding of the new boot state.
+    pub signing_key: KeyBinding,
+    /// The firmware's binary event log of that boot.
+    pub firmware_event_log: Vec<u8>,
+    /// The agent's CEL-JSON event log of that boot.
+    pub cel_event_log: Vec<u8>,
+    /// Unix seconds.
+    pub time: u64,
+}
+
+impl KeyRebinding {
+    /// Check bounds and that every TPM structure parses.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != REBINDING_VERSION {
+            return Err(Error::UnknownVersion {
+                what: "key rebinding",
+                found: u32::from(self.version),
+            });
+        }
+        self.signing_key.validate()?;
+        bounded(
+            "firmware event log",
+            self.firmware_event_log.len(),
+            MAX_EVENT_LOG,
+        )?;
+        bounded("CEL event log", self.cel_event_log.len(), MAX_EVENT_LOG)
+    }
+
+    /// The canonical bytes.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        encode("key rebinding", self)
+    }
+
+    /// Decode canonical bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        bounded("key rebinding", bytes.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
+        let r: Self = decode_exact("key rebinding", bytes)?;
+        r.validate()?;
+        Ok(r)
+    }
+}
+
 /// NV indices a TPM may keep its EK certificate chain in (TCG EK
 /// Credential Profile 2.5, §2.2.1.5: 0x01c00100 to 0x01c001ff).
 pub const EK_CHAIN_NV_RANGE: core::ops::RangeInclusive<u32> = 0x01c0_0100..=0x01c0_01ff;

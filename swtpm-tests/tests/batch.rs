@@ -77,8 +77,7 @@ fn batches_chain_counters_increase_and_rollback_is_refused() {
         let hashes: Vec<Sha256Digest> = leaves.iter().map(|l| leaf_hash(l)).collect();
         assert_eq!(b.entries_root, root(&hashes).0);
         let binding =
-            provenix_protocol::tpm::Attest::from_bytes(&keys.enrollment.signing_key.quote_attest)
-                .unwrap();
+            provenix_protocol::tpm::Attest::from_bytes(&keys.binding.quote_attest).unwrap();
         assert_eq!(
             q.quote().unwrap().pcr_digest,
             binding.quote().unwrap().pcr_digest,

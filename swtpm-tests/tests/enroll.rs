@@ -252,3 +252,86 @@ fn the_ek_chain_stored_in_nv_goes_into_the_record() {
     let r = enroll(&mut open(&s), &enroll_options(), &state).unwrap();
     assert_eq!(r.ek_intermediates, vec![issuer]);
 }
+
+#[test]
+fn rebind_after_an_upgrade_binds_a_new_sk_and_keeps_the_identity() {
+    use provenix_agent::enroll::{rebind, REBINDING_FILE};
+    use provenix_protocol::enrollment::KeyRebinding;
+    let mut swtpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let record = {
+        let mut tpm = open(&swtpm);
+        boot(&mut tpm, b"system A");
+        enroll(&mut tpm, &enroll_options(), &state).unwrap()
+    };
+    // In the enrolled state there is nothing to rebind.
+    assert!(matches!(
+        rebind(&mut open(&swtpm), &state, None, 1),
+        Err(AgentError::Config(_))
+    ));
+
+    // Upgrade: boot system B. The old SK is refused; rebinding makes a new one.
+    swtpm.reboot().unwrap();
+    let new = {
+        let mut tpm = open(&swtpm);
+        boot(&mut tpm, b"system B");
+        assert!(load_keys(&mut tpm, &state).is_err());
+        let r = rebind(&mut tpm, &state, None, 2).unwrap();
+        assert_eq!(
+            KeyRebinding::decode(&state.read(REBINDING_FILE).unwrap()).unwrap(),
+            r
+        );
+        let ak = Public::from_bytes(&record.ak_public).unwrap();
+        appraise(&r.signing_key, &ak, true);
+        let name = Public::from_bytes(&r.signing_key.tpm_public)
+            .unwrap()
+            .name()
+            .unwrap();
+        let extra = key_binding_digest(&r.signing_key.public_key, name.as_bytes()).0;
+        checkquote(
+            &swtpm,
+            &record.ak_public,
+            &r.signing_key.quote_attest,
+            &r.signing_key.quote_signature,
+            &extra,
+        );
+        assert_ne!(r.signing_key.public_key, record.signing_key.public_key);
+        let keys = load_keys(&mut tpm, &state).unwrap();
+        assert_eq!(keys.sk.verifying_key().to_bytes(), r.signing_key.public_key);
+        assert_eq!(keys.binding, r.signing_key);
+        assert_eq!(
+            keys.lk.verifying_key().to_bytes(),
+            record.log_key.public_key,
+            "LK is the builder's, unchanged"
+        );
+        r
+    };
+    // A reboot into B gives the new SK; into A it is refused now.
+    swtpm.reboot().unwrap();
+    {
+        let mut tpm = open(&swtpm);
+        boot(&mut tpm, b"system B");
+        assert_eq!(
+            load_keys(&mut tpm, &state)
+                .unwrap()
+                .sk
+                .verifying_key()
+                .to_bytes(),
+            new.signing_key.public_key
+        );
+    }
+    swtpm.reboot().unwrap();
+    let mut tpm = open(&swtpm);
+    boot(&mut tpm, b"system A");
+    assert!(matches!(
+        load_keys(&mut tpm, &state),
+        Err(AgentError::Tpm { .. })
+    ));
+    // Another TPM cannot rebind this state.
+    let other = Swtpm::start(Template::shared(1).unwrap()).unwrap();
+    assert!(matches!(
+        rebind(&mut open(&other), &state, None, 3),
+        Err(AgentError::Tpm { .. } | AgentError::KeyMismatch { .. })
+    ));
+}

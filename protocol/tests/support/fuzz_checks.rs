@@ -137,6 +137,13 @@ pub(crate) fn tpm(data: &[u8]) {
             "enrollment did not re-encode to its bytes"
         );
     }
+    if let Ok(r) = provenix_protocol::enrollment::KeyRebinding::decode(data) {
+        assert_eq!(
+            r.encode().unwrap(),
+            data,
+            "rebinding did not re-encode to its bytes"
+        );
+    }
     if let Ok(certs) = provenix_protocol::enrollment::split_der_certificates(data) {
         assert!(data.starts_with(&certs.concat()));
     }
