@@ -171,16 +171,12 @@ impl KeyRebinding {
 
     /// The canonical bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        self.validate()?;
-        encode("key rebinding", self)
+        encode_checked("key rebinding", self, Self::validate)
     }
 
-    /// Decode canonical bytes.
+    /// Decode canonical bytes (at most `2 * MAX_EVENT_LOG + 1 MiB`).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        bounded("key rebinding", bytes.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
-        let r: Self = decode_exact("key rebinding", bytes)?;
-        r.validate()?;
-        Ok(r)
+        decode_checked("key rebinding", bytes, Self::validate)
     }
 }
 
@@ -229,6 +225,27 @@ pub fn split_der_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
         bounded("EK intermediates", out.len(), MAX_INTERMEDIATES)?;
     }
     Ok(out)
+}
+
+/// Validate, then encode canonically.
+fn encode_checked<T: Serialize>(
+    what: &'static str,
+    v: &T,
+    validate: fn(&T) -> Result<()>,
+) -> Result<Vec<u8>> {
+    validate(v)?;
+    encode(what, v)
+}
+
+/// Decode canonically (bounded: records carry at most two event logs), then validate.
+fn decode_checked<T>(what: &'static str, bytes: &[u8], validate: fn(&T) -> Result<()>) -> Result<T>
+where
+    T: Serialize + for<'a> Deserialize<'a>,
+{
+    bounded(what, bytes.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
+    let v: T = decode_exact(what, bytes)?;
+    validate(&v)?;
+    Ok(v)
 }
 
 fn bounded(what: &'static str, len: usize, max: usize) -> Result<()> {
@@ -334,16 +351,12 @@ impl Enrollment {
 
     /// The canonical bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        self.validate()?;
-        encode("enrollment", self)
+        encode_checked("enrollment", self, Self::validate)
     }
 
     /// Decode canonical bytes (at most `2 * MAX_EVENT_LOG + 1 MiB`).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        bounded("enrollment", bytes.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
-        let e: Self = decode_exact("enrollment", bytes)?;
-        e.validate()?;
-        Ok(e)
+        decode_checked("enrollment", bytes, Self::validate)
     }
 
     /// The builder id: the AK's Name.
