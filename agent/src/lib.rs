@@ -9,7 +9,7 @@
 //!        │            SK/LK = Ed25519 from TPM2_HMAC in a salted session; Certify
 //!        ├─ enroll:   all of the above bound into protocol::enrollment::Enrollment,
 //!        │            TPM blobs and the record in the state dir (crash-safe, 0600)
-//!        ├─ measure:  init= toplevel, closure from the registration, re-hashed
+//!        ├─ measure:  init= toplevel, closure from the registration or Nix DB, re-hashed
 //!        │            from content → SystemIdentity → system PCR + CEL-JSON log
 //!        ├─ counter + batch: NV counter rollback check, increment, quote with
 //!        │            extraData = batch nonce → protocol::batch::BatchAttestation

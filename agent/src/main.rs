@@ -130,9 +130,13 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
         /// The store registration of the image (`nix-store --dump-db` of
-        /// the closure, as nixpkgs' closureInfo writes it).
+        /// the closure, as nixpkgs' closureInfo writes it). Without it, the
+        /// Nix database is read instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "nix_db")]
+        registration: Option<PathBuf>,
+        /// The Nix database (default: <root>/nix/var/nix/db/db.sqlite).
         #[arg(long, value_name = "FILE")]
-        registration: PathBuf,
+        nix_db: Option<PathBuf>,
         /// The measured kernel command line.
         #[arg(long, value_name = "FILE", default_value = "/proc/cmdline")]
         cmdline: PathBuf,
@@ -376,6 +380,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
         Command::Measure {
             root,
             registration,
+            nix_db,
             cmdline,
             insecure_test_toplevel,
             system_pcr,
@@ -397,7 +402,12 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 Some(t) => StorePath::parse(&t)?,
                 None => toplevel_from_cmdline(&read(&cmdline)?)?,
             };
-            let regs = parse_registration(&read(&registration)?)?;
+            let regs = match registration {
+                Some(r) => parse_registration(&read(&r)?)?,
+                None => provenix_agent::measure::registrations_from_nix_db(
+                    &nix_db.unwrap_or_else(|| root.join("nix/var/nix/db/db.sqlite")),
+                )?,
+            };
             let jobs = jobs
                 .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
                 .unwrap_or(1);

@@ -3,12 +3,12 @@
 //!
 //! ```text
 //! /proc/cmdline  init=/nix/store/<toplevel>/init ──> toplevel
-//! registration (nix-store --dump-db of the image) ──> closure of toplevel
+//! registration (nix-store --dump-db of the image) or the Nix database ──> closure of toplevel
 //! <root>/nix/store/<each path> ──NAR hash from content, in parallel──┐
 //!                                                                    ▼
 //!              SystemIdentity (protocol) ── digest ──> PCR_Extend(system PCR)
 //! ```
-//! The registration's hashes are only compared, never trusted: a path whose
+//! The registration's (or database's) hashes are only compared, never trusted: a path whose
 //! content no longer matches is reported, and the identity is the content's.
 //! The measurement is also appended, as a CEL-JSON record, to the agent's
 //! event log (`cel.log` in the state directory), so a verifier replays the
@@ -112,6 +112,70 @@ pub fn measure(
         changed,
         elapsed,
     })
+}
+
+/// Read every registered path from a Nix database (`nix/var/nix/db/db.sqlite`,
+/// opened read-only): path, NAR hash and size, deriver, references. Like a
+/// registration file, these are claims; `measure` only compares them.
+pub fn registrations_from_nix_db(db: &Path) -> Result<Vec<Registration>> {
+    use provenix_protocol::system::MAX_CLOSURE_PATHS;
+    use rusqlite::{Connection, OpenFlags};
+    use std::collections::{BTreeMap, BTreeSet};
+    let err =
+        |e: rusqlite::Error| AgentError::Config(format!("Nix database {}: {e}", db.display()));
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    let mut by_id: BTreeMap<i64, Registration> = BTreeMap::new();
+    let mut stmt = conn
+        .prepare("SELECT id, path, hash, narSize, deriver FROM ValidPaths")
+        .map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    while let Some(row) = rows.next().map_err(err)? {
+        if by_id.len() >= MAX_CLOSURE_PATHS {
+            return Err(AgentError::Config(format!(
+                "Nix database {}: more than {MAX_CLOSURE_PATHS} paths",
+                db.display()
+            )));
+        }
+        let id: i64 = row.get(0).map_err(err)?;
+        let path: String = row.get(1).map_err(err)?;
+        let hash: String = row.get(2).map_err(err)?;
+        let size: Option<i64> = row.get(3).map_err(err)?;
+        let deriver: Option<String> = row.get(4).map_err(err)?;
+        by_id.insert(
+            id,
+            Registration {
+                path: StorePath::parse(&path)?,
+                nar_hash: NarHash::parse(&hash)?,
+                nar_size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                deriver: match deriver.as_deref() {
+                    None | Some("") => None,
+                    Some(d) => Some(StorePath::parse(d)?),
+                },
+                references: BTreeSet::new(),
+            },
+        );
+    }
+    let mut stmt = conn
+        .prepare("SELECT referrer, reference FROM Refs")
+        .map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    while let Some(row) = rows.next().map_err(err)? {
+        let (from, to): (i64, i64) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+        let target = by_id.get(&to).map(|r| r.path.clone()).ok_or_else(|| {
+            AgentError::Config(format!(
+                "Nix database {}: a reference to an unknown path",
+                db.display()
+            ))
+        })?;
+        if let Some(r) = by_id.get_mut(&from) {
+            r.references.insert(target);
+        }
+    }
+    Ok(by_id.into_values().collect())
 }
 
 /// The agent's CEL-JSON event log in the state directory.

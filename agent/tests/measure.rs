@@ -150,6 +150,22 @@ fn measure_from_content_detects_changes_and_extends_the_system_pcr() {
         "untouched: content equals the database"
     );
 
+    // The same from the Nix database itself (no registration file).
+    let db = root.join("nix/var/nix/db/db.sqlite");
+    let d = agent(&[
+        "measure",
+        "--root",
+        r,
+        "--nix-db",
+        db.to_str().unwrap(),
+        "--insecure-test-toplevel",
+        &top,
+        "--no-extend",
+        "--json",
+    ]);
+    assert_eq!(d["system"], m["system"]);
+    assert_eq!(d["paths"], m["paths"]);
+
     // Change a file after registration: the database still claims the old
     // hash, the measurement does not.
     let etc = std::fs::read_link(root.join(top.trim_start_matches('/')).join("etc")).unwrap();
@@ -176,6 +192,21 @@ fn measure_from_content_detects_changes_and_extends_the_system_pcr() {
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert_eq!(changed[0]["path"], etc.to_str().unwrap());
     assert_ne!(t["system"], m["system"]);
+    // The database claims the old content too, and so is caught the same way.
+    let dt = agent(&[
+        "measure",
+        "--root",
+        r,
+        "--insecure-test-toplevel",
+        &top,
+        "--no-extend",
+        "--json",
+    ]);
+    assert_eq!(
+        dt["system"], t["system"],
+        "default --nix-db is <root>/nix/var/nix/db/db.sqlite"
+    );
+    assert_eq!(dt["changed"].as_array().unwrap().len(), 1);
     assert_ne!(t["system"], claimed(&reg, &top).to_hex());
 
     // Extended into PCR 14 of an swtpm: PCR = SHA-256(0^32 || system digest).
