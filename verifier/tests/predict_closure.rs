@@ -122,26 +122,21 @@ in rec {
         toplevel: String::new(),
         lib: String::new(),
     };
-    let out = ok(store
-        .nix("nix-build")
-        .arg("--store")
-        .arg(&store.root)
-        .arg("--no-out-link")
-        .arg(w.join("system.nix"))
-        .args(["-A", "toplevel"])
-        .output()
-        .unwrap());
-    store.toplevel = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = ok(store
-        .nix("nix-build")
-        .arg("--store")
-        .arg(&store.root)
-        .arg("--no-out-link")
-        .arg(w.join("system.nix"))
-        .args(["-A", "lib"])
-        .output()
-        .unwrap());
-    store.lib = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let build = |attr: &str| {
+        let out = ok(store
+            .nix("nix-build")
+            .arg("--store")
+            .arg(&store.root)
+            .arg("--no-out-link")
+            .arg(w.join("system.nix"))
+            .args(["-A", attr])
+            .output()
+            .unwrap());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (toplevel, lib) = (build("toplevel"), build("lib"));
+    store.toplevel = toplevel;
+    store.lib = lib;
     store
 }
 

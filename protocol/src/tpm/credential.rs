@@ -624,14 +624,7 @@ impl CredentialChallenge {
     /// Decode; refuses another version and trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         const W: &str = "credential challenge";
-        let mut r = Reader::new(bytes);
-        let version = r.u8(W)?;
-        if version != CREDENTIAL_WIRE_VERSION {
-            return Err(Error::UnknownVersion {
-                what: W,
-                found: u32::from(version),
-            });
-        }
+        let mut r = versioned_reader(bytes, W)?;
         let v = Self {
             ak_name: Name::read(&mut r, "credential challenge AK name")?,
             credential_blob: IdObject::read(&mut r)?,
@@ -640,6 +633,20 @@ impl CredentialChallenge {
         r.finish(W)?;
         Ok(v)
     }
+}
+
+/// A reader past the wire-version byte of a challenge or answer; refuses
+/// any version but [`CREDENTIAL_WIRE_VERSION`].
+fn versioned_reader<'a>(bytes: &'a [u8], what: &'static str) -> Result<Reader<'a>> {
+    let mut r = Reader::new(bytes);
+    let version = r.u8(what)?;
+    if version != CREDENTIAL_WIRE_VERSION {
+        return Err(Error::UnknownVersion {
+            what,
+            found: u32::from(version),
+        });
+    }
+    Ok(r)
 }
 
 /// The agent's answer: the credential TPM2_ActivateCredential returned.
@@ -668,14 +675,7 @@ impl CredentialAnswer {
     /// Decode; refuses another version and trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         const W: &str = "credential answer";
-        let mut r = Reader::new(bytes);
-        let version = r.u8(W)?;
-        if version != CREDENTIAL_WIRE_VERSION {
-            return Err(Error::UnknownVersion {
-                what: W,
-                found: u32::from(version),
-            });
-        }
+        let mut r = versioned_reader(bytes, W)?;
         let secret = Digest::read(&mut r)?;
         r.finish(W)?;
         Ok(Self { secret })
