@@ -15,6 +15,10 @@
 //!              both with extraData = binding::key_binding_digest(public key, Name(key))
 //! ```
 //! Encoded with postcard in one canonical form (decode, re-encode, compare);
+//! in the log ([`Enrollment::to_leaves`], tags 01 and 02) the bulky parts
+//! (EK intermediates and both event logs, 50-75 KB on real machines) move
+//! into `Blob` leaves right before the record, which names them by SHA-256
+//! and length (CONVENTIONS.md "Leaf size");
 //! every TPM structure inside is parsed with [`crate::tpm`] on decode, so a
 //! malformed record is refused with the kind of the first bad field. This
 //! module checks form only: signatures, chains and policies are the
@@ -27,7 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{decode_exact, encode};
 use crate::error::{Error, Result};
+use crate::hash::Sha256Digest;
 use crate::ids::{BuilderId, PcrIndex};
+use crate::leaf::{record_leaves, LeafTag, MAX_LEAF};
 use crate::tpm::{Attest, AttestType, Public, Signature};
 
 /// Encoding version of [`Enrollment`].
@@ -177,6 +183,129 @@ impl KeyRebinding {
     /// Decode canonical bytes (at most `2 * MAX_EVENT_LOG + 1 MiB`).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         decode_checked("key rebinding", bytes, Self::validate)
+    }
+}
+
+/// The parts of a record that its log leaf keeps in `Blob` leaves.
+#[derive(Default, Serialize, Deserialize)]
+struct Attachments {
+    ek_intermediates: Vec<Vec<u8>>,
+    firmware_event_log: Vec<u8>,
+    cel_event_log: Vec<u8>,
+}
+
+/// How a record leaf names its attachments.
+#[derive(Serialize, Deserialize)]
+struct AttachmentsRef {
+    sha256: [u8; 32],
+    len: u32,
+}
+
+/// `tag || postcard((record without attachments, reference))`, after the
+/// attachments' blob leaves.
+fn to_record_leaves<T: Serialize>(
+    what: &'static str,
+    tag: LeafTag,
+    core: &T,
+    attachments: &Attachments,
+) -> Result<Vec<Vec<u8>>> {
+    let blob = encode(what, attachments)?;
+    let len = u32::try_from(blob.len()).map_err(|_| Error::TooLarge {
+        what,
+        len: blob.len(),
+        max: u32::MAX as usize,
+    })?;
+    let reference = AttachmentsRef {
+        sha256: Sha256Digest::of(&blob).0,
+        len,
+    };
+    let body = encode(what, &(core, reference))?;
+    bounded(what, 1 + body.len(), MAX_LEAF)?;
+    Ok(record_leaves(tag, &[&body], Some(&blob)))
+}
+
+/// Split a record leaf's body and check its blob against the reference.
+fn from_record_leaf<T>(what: &'static str, body: &[u8], blob: Option<&[u8]>) -> Result<(T, Attachments)>
+where
+    T: Serialize + for<'a> Deserialize<'a>,
+{
+    let (core, reference): (T, AttachmentsRef) = decode_exact(what, body)?;
+    let blob = blob.ok_or(Error::InvalidValue {
+        what,
+        reason: "no blob leaves before the record",
+    })?;
+    if blob.len() != reference.len as usize || Sha256Digest::of(blob).0 != reference.sha256 {
+        return Err(Error::InvalidValue {
+            what,
+            reason: "blob leaves do not match the digest in the record",
+        });
+    }
+    bounded(what, blob.len(), 2 * MAX_EVENT_LOG + (1 << 20))?;
+    Ok((core, decode_exact(what, blob)?))
+}
+
+impl KeyRebinding {
+    /// The log leaves that store this record: its event logs in `Blob`
+    /// leaves, then the tag-02 leaf.
+    pub fn to_leaves(&self) -> Result<Vec<Vec<u8>>> {
+        self.validate()?;
+        let mut core = self.clone();
+        let attachments = Attachments {
+            ek_intermediates: Vec::new(),
+            firmware_event_log: core::mem::take(&mut core.firmware_event_log),
+            cel_event_log: core::mem::take(&mut core.cel_event_log),
+        };
+        to_record_leaves("key rebinding leaf", LeafTag::KeyBinding, &core, &attachments)
+    }
+
+    /// Rebuild the record from its leaf (bytes after the tag) and the
+    /// concatenated blob leaves before it.
+    pub fn from_leaf(body: &[u8], blob: Option<&[u8]>) -> Result<Self> {
+        const WHAT: &str = "key rebinding leaf";
+        let (mut record, a): (Self, Attachments) = from_record_leaf(WHAT, body, blob)?;
+        if !(record.firmware_event_log.is_empty()
+            && record.cel_event_log.is_empty()
+            && a.ek_intermediates.is_empty())
+        {
+            return Err(Error::NonCanonical { what: WHAT });
+        }
+        record.firmware_event_log = a.firmware_event_log;
+        record.cel_event_log = a.cel_event_log;
+        record.validate()?;
+        Ok(record)
+    }
+}
+
+impl Enrollment {
+    /// The log leaves that store this record: its EK intermediates and event
+    /// logs in `Blob` leaves, then the tag-01 leaf.
+    pub fn to_leaves(&self) -> Result<Vec<Vec<u8>>> {
+        self.validate()?;
+        let mut core = self.clone();
+        let attachments = Attachments {
+            ek_intermediates: core::mem::take(&mut core.ek_intermediates),
+            firmware_event_log: core::mem::take(&mut core.firmware_event_log),
+            cel_event_log: core::mem::take(&mut core.cel_event_log),
+        };
+        to_record_leaves("enrollment leaf", LeafTag::Enrollment, &core, &attachments)
+    }
+
+    /// Rebuild the record from its leaf (bytes after the tag) and the
+    /// concatenated blob leaves before it.
+    pub fn from_leaf(body: &[u8], blob: Option<&[u8]>) -> Result<Self> {
+        const WHAT: &str = "enrollment leaf";
+        let (mut record, a): (Self, Attachments) = from_record_leaf(WHAT, body, blob)?;
+        if !(record.firmware_event_log.is_empty()
+            && record.cel_event_log.is_empty()
+            && record.ek_intermediates.is_empty())
+        {
+            return Err(Error::NonCanonical { what: WHAT });
+        }
+        record.ek_intermediates = a.ek_intermediates;
+        record.firmware_event_log = a.firmware_event_log;
+        record.cel_event_log = a.cel_event_log;
+        record.validate()?;
+        Ok(record)
     }
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::hash::{NarHash, Sha256Digest};
 use crate::ids::BuilderId;
-use crate::leaf::{LeafTag, BLOB_CHUNK, MAX_LEAF};
+use crate::leaf::{LeafTag, MAX_LEAF};
 use crate::store_path::{DrvPath, StorePath};
 
 /// Encoding version of [`Entry`].
@@ -566,20 +566,10 @@ impl SignedEntry {
     /// The log leaves that store this entry: `Blob` leaves (if its lists are
     /// detached) and then the entry leaf; each at most 65,535 bytes.
     pub fn to_leaves(&self) -> Vec<Vec<u8>> {
-        let mut leaves = Vec::new();
-        if let Some(blob) = &self.detached {
-            for chunk in blob.chunks(BLOB_CHUNK) {
-                let mut leaf = Vec::with_capacity(1 + chunk.len());
-                leaf.push(LeafTag::Blob as u8);
-                leaf.extend_from_slice(chunk);
-                leaves.push(leaf);
-            }
-        }
-        let mut leaf = Vec::with_capacity(1 + self.body.len() + 64);
-        leaf.push(LeafTag::Entry as u8);
-        leaf.extend_from_slice(&self.body);
-        leaf.extend_from_slice(&self.signature);
-        leaves.push(leaf);
-        leaves
+        crate::leaf::record_leaves(
+            LeafTag::Entry,
+            &[&self.body, &self.signature],
+            self.detached.as_deref(),
+        )
     }
 }

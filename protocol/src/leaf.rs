@@ -2,8 +2,8 @@
 //!
 //! | tag  | record            | defined by |
 //! |------|-------------------|------------|
-//! | 0x01 | Enrollment        | reserved (agent enrollment, issue 4) |
-//! | 0x02 | KeyBinding        | reserved (issue 4) |
+//! | 0x01 | Enrollment        | [`crate::enrollment::Enrollment`] (always after its blobs) |
+//! | 0x02 | KeyBinding        | [`crate::enrollment::KeyRebinding`] (always after its blobs) |
 //! | 0x03 | Entry             | [`crate::entry`] |
 //! | 0x04 | BatchAttestation  | [`crate::batch`] |
 //! | 0x05 | Blob              | a chunk (1 to 61,440 bytes) of a record's detached data |
@@ -14,7 +14,10 @@
 
 use alloc::vec::Vec;
 
+use alloc::boxed::Box;
+
 use crate::batch::BatchAttestation;
+use crate::enrollment::{Enrollment, KeyRebinding};
 use crate::entry::SignedEntry;
 use crate::entry::{EntryLeaf, MAX_DETACHED};
 use crate::error::{Error, Result};
@@ -29,9 +32,9 @@ pub const BLOB_CHUNK: usize = 60 * 1024;
 #[repr(u8)]
 #[non_exhaustive]
 pub enum LeafTag {
-    /// Builder enrollment (reserved).
+    /// Builder enrollment.
     Enrollment = 0x01,
-    /// A new SK binding (reserved).
+    /// A new SK binding after an upgrade ([`KeyRebinding`]).
     KeyBinding = 0x02,
     /// A signed provenance entry.
     Entry = 0x03,
@@ -51,10 +54,33 @@ pub enum Leaf {
     Entry(alloc::boxed::Box<EntryLeaf>),
     /// A batch attestation.
     Batch(alloc::boxed::Box<BatchAttestation>),
+    /// An enrollment leaf's bytes after the tag (its blobs still to attach).
+    Enrollment(Vec<u8>),
+    /// A key rebinding leaf's bytes after the tag (its blobs still to attach).
+    KeyRebinding(Vec<u8>),
+}
+
+/// The leaves that store a record: `detached` (if any) cut into `Blob`
+/// leaves of at most [`BLOB_CHUNK`] bytes, then `tag || parts...`.
+pub(crate) fn record_leaves(tag: LeafTag, parts: &[&[u8]], detached: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let mut leaves = Vec::new();
+    for chunk in detached.unwrap_or_default().chunks(BLOB_CHUNK) {
+        let mut leaf = Vec::with_capacity(1 + chunk.len());
+        leaf.push(LeafTag::Blob as u8);
+        leaf.extend_from_slice(chunk);
+        leaves.push(leaf);
+    }
+    let mut leaf = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    leaf.push(tag as u8);
+    for p in parts {
+        leaf.extend_from_slice(p);
+    }
+    leaves.push(leaf);
+    leaves
 }
 
 impl Leaf {
-    /// Decode one leaf. Reserved tags are refused until their records exist.
+    /// Decode one leaf.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > MAX_LEAF {
             return Err(Error::TooLarge {
@@ -73,6 +99,8 @@ impl Leaf {
             t if t == LeafTag::BatchAttestation as u8 => {
                 BatchAttestation::decode(rest).map(|b| Leaf::Batch(alloc::boxed::Box::new(b)))
             }
+            t if t == LeafTag::Enrollment as u8 => Ok(Leaf::Enrollment(rest.to_vec())),
+            t if t == LeafTag::KeyBinding as u8 => Ok(Leaf::KeyRebinding(rest.to_vec())),
             t if t == LeafTag::Blob as u8 => {
                 if rest.is_empty() {
                     return Err(Error::Truncated { what: "blob leaf" });
@@ -99,6 +127,10 @@ pub enum Record {
     Entry(alloc::boxed::Box<SignedEntry>),
     /// A batch attestation (quote not yet appraised).
     Batch(alloc::boxed::Box<BatchAttestation>),
+    /// A builder's enrollment (not yet appraised).
+    Enrollment(Box<Enrollment>),
+    /// A new SK binding (not yet appraised).
+    KeyRebinding(Box<KeyRebinding>),
 }
 
 /// Reads a log's leaves in order and yields complete records.
@@ -139,12 +171,27 @@ impl LeafReader {
                 Ok(Some(Record::Batch(b)))
             }
             Leaf::Entry(e) => {
-                let blob = core::mem::take(&mut self.pending);
-                let had_blobs = core::mem::take(&mut self.pending_leaves) > 0;
-                let signed = (*e).attach(had_blobs.then_some(blob.as_slice()))?;
-                Ok(Some(Record::Entry(alloc::boxed::Box::new(signed))))
+                let blob = self.take_blob();
+                let signed = (*e).attach(blob.as_deref())?;
+                Ok(Some(Record::Entry(Box::new(signed))))
+            }
+            Leaf::Enrollment(body) => {
+                let blob = self.take_blob();
+                let record = Enrollment::from_leaf(&body, blob.as_deref())?;
+                Ok(Some(Record::Enrollment(Box::new(record))))
+            }
+            Leaf::KeyRebinding(body) => {
+                let blob = self.take_blob();
+                let record = KeyRebinding::from_leaf(&body, blob.as_deref())?;
+                Ok(Some(Record::KeyRebinding(Box::new(record))))
             }
         }
+    }
+
+    /// The blob leaves collected since the last record (None if there were none).
+    fn take_blob(&mut self) -> Option<Vec<u8>> {
+        let blob = core::mem::take(&mut self.pending);
+        (core::mem::take(&mut self.pending_leaves) > 0).then_some(blob)
     }
 
     /// Check that no blob leaves are left without their record.

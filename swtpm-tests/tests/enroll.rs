@@ -75,6 +75,46 @@ fn appraise(swtpm: &Swtpm, ak_public: &[u8], b: &KeyBinding, sealed: bool) {
     );
 }
 
+/// The record's log form: blob leaves then the tag-01 leaf, every leaf within
+/// the tlog-tiles bound, read back by `LeafReader` to the same record; with
+/// firmware-sized event logs (70 KB, two blobs) too; a changed blob byte is
+/// refused.
+fn log_leaves_round_trip(record: &Enrollment) {
+    use provenix_protocol::leaf::{encode_bundle, LeafReader, Record, MAX_LEAF};
+    let mut big = record.clone();
+    big.firmware_event_log = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    for r in [record, &big] {
+        let leaves = r.to_leaves().unwrap();
+        assert!(leaves.iter().all(|l| l.len() <= MAX_LEAF));
+        assert_eq!(leaves.last().unwrap()[0], 0x01);
+        let mut reader = LeafReader::new();
+        let mut got = None;
+        for l in &leaves {
+            got = reader.push(l).unwrap();
+        }
+        match got {
+            Some(Record::Enrollment(back)) => assert_eq!(*back, *r),
+            other => panic!("expected the enrollment, got {other:?}"),
+        }
+        // The seed of the `leaf` fuzz corpus ("enrollment") is this bundle.
+        if let Some(dir) = std::env::var_os("PROVENIX_WRITE_LEAF_SEED") {
+            std::fs::write(
+                std::path::Path::new(&dir).join("enrollment"),
+                encode_bundle(&leaves).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    let mut leaves = big.to_leaves().unwrap();
+    leaves[1][7] ^= 1;
+    let mut reader = LeafReader::new();
+    let results: Vec<_> = leaves.iter().map(|l| reader.push(l)).collect();
+    assert!(matches!(
+        results.last().unwrap(),
+        Err(Error::InvalidValue { what: "enrollment leaf", .. })
+    ));
+}
+
 #[test]
 fn enroll_appraise_reboot_and_refuse_another_boot_state() {
     let t = Template::shared(0).unwrap();
@@ -102,6 +142,7 @@ fn enroll_appraise_reboot_and_refuse_another_boot_state() {
     assert_eq!(record.builder_id().unwrap(), ak.builder_id().unwrap());
     appraise(&swtpm, &record.ak_public, &record.signing_key, true);
     appraise(&swtpm, &record.ak_public, &record.log_key, false);
+    log_leaves_round_trip(&record);
     // Private blobs are 0600.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(state.file("k.priv"))
@@ -279,6 +320,17 @@ fn rebind_after_an_upgrade_binds_a_new_sk_and_keeps_the_identity() {
             KeyRebinding::decode(&state.read(REBINDING_FILE).unwrap()).unwrap(),
             r
         );
+        {
+            use provenix_protocol::leaf::{LeafReader, Record};
+            let leaves = r.to_leaves().unwrap();
+            assert_eq!(leaves.last().unwrap()[0], 0x02);
+            let mut reader = LeafReader::new();
+            let mut got = None;
+            for l in &leaves {
+                got = reader.push(l).unwrap();
+            }
+            assert!(matches!(got, Some(Record::KeyRebinding(b)) if *b == r));
+        }
         let _ak = Public::from_bytes(&record.ak_public).unwrap();
         appraise(&swtpm, &record.ak_public, &r.signing_key, true);
         assert_ne!(r.signing_key.public_key, record.signing_key.public_key);

@@ -10,7 +10,8 @@ use provenix_protocol::nix_sig::{NixPublicKey, NixSecretKey, NixSignature};
 
 /// Entry bundles and leaves: split the input as a tlog-tiles entry bundle and
 /// feed its leaves in order; the bundle re-encodes to the same bytes, and
-/// every decoded entry re-encodes to exactly the leaves it came from.
+/// every decoded record (entry, enrollment, rebinding) re-encodes to exactly
+/// the leaves it came from.
 pub(crate) fn leaf(data: &[u8]) {
     let Ok(leaves) = decode_bundle(data) else {
         return;
@@ -25,6 +26,16 @@ pub(crate) fn leaf(data: &[u8]) {
                 let again: Vec<Vec<u8>> = e.to_leaves();
                 let seen: Vec<Vec<u8>> = since_record.iter().map(|l| l.to_vec()).collect();
                 assert_eq!(again, seen, "entry did not re-encode to its leaves");
+                since_record.clear();
+            }
+            Ok(Some(Record::Enrollment(r))) => {
+                let seen: Vec<Vec<u8>> = since_record.iter().map(|l| l.to_vec()).collect();
+                assert_eq!(r.to_leaves().unwrap(), seen, "enrollment did not re-encode");
+                since_record.clear();
+            }
+            Ok(Some(Record::KeyRebinding(r))) => {
+                let seen: Vec<Vec<u8>> = since_record.iter().map(|l| l.to_vec()).collect();
+                assert_eq!(r.to_leaves().unwrap(), seen, "rebinding did not re-encode");
                 since_record.clear();
             }
             Ok(Some(_)) => since_record.clear(),
