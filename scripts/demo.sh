@@ -25,7 +25,7 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
-command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.88 with rustup" >&2; exit 2; }
+command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 with rustup" >&2; exit 2; }
 cargo build --release --locked -q -p provenix-verifier
 cargo build --release --locked -q -p provenix-protocol --example record_build
 cargo build --release --locked -q -p provenix-agent

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export TSS2_LOG=${TSS2_LOG:-all+none}   # ESAPI prints expected TPM errors otherwise
-MSRV=1.88
+MSRV=1.89
 NO_STD_TARGET=thumbv7em-none-eabi
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 step() { printf '\n==> %s\n' "$*"; }

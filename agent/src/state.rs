@@ -2,24 +2,16 @@
 //! crash-safe (temporary file, fsync, rename, fsync the directory), mode 0600.
 //! No secret ever goes here: the blobs are wrapped by the TPM.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{AgentError, Result};
+use crate::error::Result;
+use crate::fsio::{io, write_durable};
 
 /// A state directory.
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
-}
-
-fn io(path: &Path, e: std::io::Error) -> AgentError {
-    AgentError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
 }
 
 impl StateDir {
@@ -51,22 +43,7 @@ impl StateDir {
     /// Write `name` crash-safe: after this returns the file holds `bytes`
     /// even across a power cut; before, it holds its old contents.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.file(name);
-        let tmp = self.file(&format!(".{name}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| io(&tmp, e))?;
-        f.sync_all().map_err(|e| io(&tmp, e))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        File::open(&self.root)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io(&self.root, e))
+        write_durable(&self.file(name), bytes, 0o600)
     }
 
     /// Read `name`.

@@ -225,7 +225,11 @@ fn to_record_leaves<T: Serialize>(
 }
 
 /// Split a record leaf's body and check its blob against the reference.
-fn from_record_leaf<T>(what: &'static str, body: &[u8], blob: Option<&[u8]>) -> Result<(T, Attachments)>
+fn from_record_leaf<T>(
+    what: &'static str,
+    body: &[u8],
+    blob: Option<&[u8]>,
+) -> Result<(T, Attachments)>
 where
     T: Serialize + for<'a> Deserialize<'a>,
 {
@@ -255,7 +259,12 @@ impl KeyRebinding {
             firmware_event_log: core::mem::take(&mut core.firmware_event_log),
             cel_event_log: core::mem::take(&mut core.cel_event_log),
         };
-        to_record_leaves("key rebinding leaf", LeafTag::KeyBinding, &core, &attachments)
+        to_record_leaves(
+            "key rebinding leaf",
+            LeafTag::KeyBinding,
+            &core,
+            &attachments,
+        )
     }
 
     /// Rebuild the record from its leaf (bytes after the tag) and the

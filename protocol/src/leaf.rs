@@ -62,7 +62,11 @@ pub enum Leaf {
 
 /// The leaves that store a record: `detached` (if any) cut into `Blob`
 /// leaves of at most [`BLOB_CHUNK`] bytes, then `tag || parts...`.
-pub(crate) fn record_leaves(tag: LeafTag, parts: &[&[u8]], detached: Option<&[u8]>) -> Vec<Vec<u8>> {
+pub(crate) fn record_leaves(
+    tag: LeafTag,
+    parts: &[&[u8]],
+    detached: Option<&[u8]>,
+) -> Vec<Vec<u8>> {
     let mut leaves = Vec::new();
     for chunk in detached.unwrap_or_default().chunks(BLOB_CHUNK) {
         let mut leaf = Vec::with_capacity(1 + chunk.len());

@@ -25,7 +25,8 @@
 //! Specifications implemented: the Nix 2.8 NAR format, nix32, store paths,
 //! narinfo and signature fingerprints, ATerm derivations and
 //! `hashDerivationModulo` (Nix manual and `libstore`); RFC 6962 §2.1 Merkle
-//! hash trees; C2SP `signed-note`, `tlog-checkpoint` and `tlog-cosignature`.
+//! hash trees; C2SP `signed-note`, `tlog-checkpoint`, `tlog-cosignature` and
+//! `tlog-tiles`.
 //! Byte layouts are documented in `docs/wire-format.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(
@@ -58,6 +59,7 @@ pub mod note;
 pub mod registration;
 pub mod store_path;
 pub mod system;
+pub mod tiles;
 pub mod tpm;
 
 pub use entry::{BuildEnv, Entry, EntryOutput, ResolvedInput, SignedEntry, SourceRef};

@@ -323,6 +323,19 @@ impl CompactTree {
         Self::default()
     }
 
+    /// A tree of `size` leaves from its peaks (the roots of its perfect
+    /// subtrees, largest first: one per set bit of `size`).
+    pub fn from_peaks(size: u64, peaks: Vec<Sha256Digest>) -> Result<Self> {
+        if peaks.len() != size.count_ones() as usize {
+            return Err(Error::InvalidLength {
+                what: "compact tree peaks",
+                expected: size.count_ones() as usize,
+                found: peaks.len(),
+            });
+        }
+        Ok(Self { size, peaks })
+    }
+
     /// Number of leaves appended.
     pub fn size(&self) -> u64 {
         self.size

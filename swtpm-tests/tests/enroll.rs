@@ -111,7 +111,10 @@ fn log_leaves_round_trip(record: &Enrollment) {
     let results: Vec<_> = leaves.iter().map(|l| reader.push(l)).collect();
     assert!(matches!(
         results.last().unwrap(),
-        Err(Error::InvalidValue { what: "enrollment leaf", .. })
+        Err(Error::InvalidValue {
+            what: "enrollment leaf",
+            ..
+        })
     ));
 }
 
