@@ -17,6 +17,8 @@ use crate::error::{AgentError, Result};
 pub const DEFAULT_CONFIG: &str = "/etc/provenix/agent.toml";
 /// The default state directory.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/provenix";
+/// The default log directory.
+pub const DEFAULT_LOG_DIR: &str = "/var/lib/provenix/log";
 
 /// The configuration file's keys; every one optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -38,6 +40,12 @@ pub struct ConfigFile {
     pub counter_index: Option<u32>,
     /// Largest counter jump an unclean shutdown may explain.
     pub orderly_jump: Option<u64>,
+    /// The transparency log's directory.
+    pub log_dir: Option<PathBuf>,
+    /// Root of the Nix store builds are recorded from.
+    pub store_root: Option<PathBuf>,
+    /// Source reference for every entry.
+    pub source: Option<String>,
 }
 
 impl ConfigFile {
@@ -81,6 +89,9 @@ mod tests {
         assert_eq!(c.ak_handle, Some(crate::identity::DEFAULT_AK_HANDLE));
         assert_eq!(c.counter_index, Some(crate::counter::DEFAULT_COUNTER_INDEX));
         assert_eq!(c.orderly_jump, Some(crate::counter::DEFAULT_ORDERLY_JUMP));
+        assert_eq!(c.log_dir.as_deref(), Some(Path::new(DEFAULT_LOG_DIR)));
+        assert_eq!(c.store_root.as_deref(), Some(Path::new("/")));
+        assert_eq!(c.source, None);
     }
 
     #[test]

@@ -31,15 +31,18 @@
 )]
 
 pub mod batch;
+pub mod build;
 pub mod config;
 pub mod counter;
 pub mod enroll;
 pub mod error;
 pub mod fsio;
 pub mod identity;
+pub mod job;
 pub mod keys;
 pub mod log;
 pub mod measure;
+pub mod recorder;
 pub mod state;
 pub mod tpm;
 

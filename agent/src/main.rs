@@ -160,6 +160,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Record one finished build without a running daemon (for images and
+    /// tests): its entry, signed with SK, attested in a batch of its own
+    /// and appended to the log. Takes the hook's variables: DRV_PATH,
+    /// OUT_PATHS and NIX_CONFIG (Nix's effective settings; without them the
+    /// build cannot count as built locally).
+    Record {
+        /// The agent's state directory.
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// The log directory.
+        #[arg(long, env = "PROVENIX_LOG_DIR")]
+        log_dir: Option<PathBuf>,
+        /// Root of the Nix store (a chroot store's root; default /).
+        #[arg(long, env = "PROVENIX_STORE_ROOT")]
+        store_root: Option<PathBuf>,
+        /// The derivation built.
+        #[arg(long, env = "DRV_PATH", value_name = "DRV")]
+        drv: String,
+        /// Its output paths (space-separated; empty: all of its outputs).
+        #[arg(long, env = "OUT_PATHS", default_value = "")]
+        out_paths: String,
+        /// Nix's effective settings for the build (`name = value` lines).
+        #[arg(long, env = "NIX_CONFIG", default_value = "", hide_env_values = true)]
+        nix_config: String,
+        /// A source reference for the entry.
+        #[arg(long, env = "PROVENIX_SOURCE")]
+        source: Option<String>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Extend a PCR (SHA-256 bank) with the SHA-256 of a string. For tests
     /// and demos on a software TPM only: refused on a hardware TPM.
     DebugExtend {
@@ -208,6 +239,37 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn recorder_options(
+    file: &ConfigFile,
+    log_dir: Option<PathBuf>,
+    store_root: Option<PathBuf>,
+    source: Option<String>,
+) -> Result<provenix_agent::recorder::RecorderOptions, AgentError> {
+    use provenix_agent::config::DEFAULT_LOG_DIR;
+    let source = match source.or_else(|| file.source.clone()) {
+        Some(s) => Some(provenix_protocol::SourceRef::new(&s)?),
+        None => None,
+    };
+    Ok(provenix_agent::recorder::RecorderOptions {
+        log_dir: log_dir
+            .or_else(|| file.log_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR)),
+        store_root: store_root
+            .or_else(|| file.store_root.clone())
+            .unwrap_or_else(|| PathBuf::from("/")),
+        source,
+        orderly_jump: file
+            .orderly_jump
+            .unwrap_or(provenix_agent::counter::DEFAULT_ORDERLY_JUMP),
+    })
 }
 
 fn state_dir_of(flag: Option<PathBuf>, file: &ConfigFile) -> PathBuf {
@@ -461,6 +523,50 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                         c.path, c.claimed, c.content
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Record {
+            state_dir,
+            log_dir,
+            store_root,
+            drv,
+            out_paths,
+            nix_config,
+            source,
+            json,
+        } => {
+            use provenix_agent::recorder::{Outcome, Recorder};
+            let state = StateDir::open(&state_dir_of(state_dir, file))?;
+            let opts = recorder_options(file, log_dir, store_root, source)?;
+            let job =
+                provenix_agent::job::Job::from_hook_env(&drv, &out_paths, &nix_config, now())?;
+            let mut rec = Recorder::open(Tpm::open(cfg)?, &state, &opts)?;
+            let outcome = rec.record(std::slice::from_ref(&job))?;
+            let (status, leaf) = match outcome.first() {
+                Some(Outcome::Recorded(l)) => ("recorded", *l),
+                Some(Outcome::AlreadyRecorded(l)) => ("already recorded", *l),
+                Some(Outcome::Failed(m)) => return Err(AgentError::Config(m.clone())),
+                None => return Err(AgentError::Config("nothing recorded".into())),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "status": status,
+                        "leaf": leaf,
+                        "log_size": rec.log().size(),
+                        "builder": rec.builder().to_hex(),
+                        "system": rec.system().to_hex(),
+                    })
+                );
+            } else {
+                println!("{status}: {} at leaf {leaf}", job.drv_path);
+                println!(
+                    "  log {} ({} leaves)",
+                    opts.log_dir.display(),
+                    rec.log().size()
+                );
             }
             Ok(())
         }

@@ -227,10 +227,14 @@ impl Node {
     }
 }
 
+mod refs;
+pub use refs::{RefScanner, Tee, HASH_PART_LEN};
 #[cfg(feature = "std")]
 mod disk;
 #[cfg(feature = "std")]
-pub use disk::{dump_path, hash_path, hash_path_single_thread, hash_paths, DEFAULT_BUFFER};
+pub use disk::{
+    dump_path, hash_and_scan, hash_path, hash_path_single_thread, hash_paths, DEFAULT_BUFFER,
+};
 
 #[cfg(test)]
 mod tests {

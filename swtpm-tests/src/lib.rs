@@ -250,3 +250,4 @@ impl Drop for Swtpm {
         self.stop();
     }
 }
+pub mod nix;

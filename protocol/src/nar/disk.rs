@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
-use super::{NarHasher, NarSink, NarSummary, NarWriter};
+use super::{NarHasher, NarSink, NarSummary, NarWriter, RefScanner, Tee, HASH_PART_LEN};
 use crate::error::{Error, Result};
 
 /// Read buffer per worker: large enough that syscalls are noise next to
@@ -178,6 +178,21 @@ pub fn hash_path(path: &Path) -> Result<NarSummary> {
 pub fn hash_path_single_thread(path: &Path) -> Result<NarSummary> {
     let mut buf = vec![0u8; DEFAULT_BUFFER];
     Ok(walk(path, NarHasher::new(), &mut buf)?.finish())
+}
+
+/// NAR hash and size of `path`, and which of the `candidates` hash parts
+/// occur in its NAR (Nix's reference scan), in one pass on this thread.
+pub fn hash_and_scan(
+    path: &Path,
+    candidates: impl IntoIterator<Item = [u8; HASH_PART_LEN]>,
+) -> Result<(NarSummary, std::collections::BTreeSet<[u8; HASH_PART_LEN]>)> {
+    let mut buf = vec![0u8; DEFAULT_BUFFER];
+    let Tee(hasher, scanner) = walk(
+        path,
+        Tee(NarHasher::new(), RefScanner::new(candidates)),
+        &mut buf,
+    )?;
+    Ok((hasher.finish(), scanner.finish()))
 }
 
 struct IoSink<W> {
