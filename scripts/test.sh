@@ -28,14 +28,6 @@ else
   echo "all present: ${PKGS[*]}"
 fi
 
-step "Nix build users (the tests run private sandboxed nix-daemons)"
-getent group nixbld >/dev/null || groupadd --system nixbld
-for n in 1 2 3 4 5 6 7 8; do
-  id "nixbld$n" >/dev/null 2>&1 || useradd --system --home-dir /var/empty --gid nixbld --groups nixbld \
-    --no-user-group --shell /usr/sbin/nologin "nixbld$n"
-done
-echo "nixbld: $(getent group nixbld | cut -d: -f4)"
-
 step "Rust toolchain (minimum $MSRV)"
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null; then

@@ -46,6 +46,18 @@ pub struct ConfigFile {
     pub store_root: Option<PathBuf>,
     /// Source reference for every entry.
     pub source: Option<String>,
+    /// The daemon's submission socket.
+    pub socket: Option<PathBuf>,
+    /// The job spool (default: `<state_dir>/spool`).
+    pub spool_dir: Option<PathBuf>,
+    /// User ids allowed to submit jobs.
+    pub allowed_uids: Option<Vec<u32>>,
+    /// Jobs per batch, at most.
+    pub batch_size: Option<usize>,
+    /// How long a job may wait for its batch to fill (milliseconds).
+    pub batch_delay_ms: Option<u64>,
+    /// The hook's bound on reaching the daemon (milliseconds).
+    pub hook_timeout_ms: Option<u64>,
 }
 
 impl ConfigFile {
@@ -92,6 +104,24 @@ mod tests {
         assert_eq!(c.log_dir.as_deref(), Some(Path::new(DEFAULT_LOG_DIR)));
         assert_eq!(c.store_root.as_deref(), Some(Path::new("/")));
         assert_eq!(c.source, None);
+        assert_eq!(
+            c.socket.as_deref(),
+            Some(Path::new(crate::daemon::DEFAULT_SOCKET))
+        );
+        assert_eq!(
+            c.spool_dir.as_deref(),
+            Some(Path::new("/var/lib/provenix/spool"))
+        );
+        assert_eq!(c.allowed_uids, Some(vec![0]));
+        assert_eq!(c.batch_size, Some(crate::daemon::DEFAULT_BATCH_SIZE));
+        assert_eq!(
+            c.batch_delay_ms,
+            Some(crate::daemon::DEFAULT_BATCH_DELAY.as_millis() as u64)
+        );
+        assert_eq!(
+            c.hook_timeout_ms,
+            Some(crate::daemon::DEFAULT_HOOK_TIMEOUT.as_millis() as u64)
+        );
     }
 
     #[test]

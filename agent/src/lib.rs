@@ -34,6 +34,7 @@ pub mod batch;
 pub mod build;
 pub mod config;
 pub mod counter;
+pub mod daemon;
 pub mod enroll;
 pub mod error;
 pub mod fsio;
@@ -43,6 +44,7 @@ pub mod keys;
 pub mod log;
 pub mod measure;
 pub mod recorder;
+pub mod spool;
 pub mod state;
 pub mod tpm;
 

@@ -191,6 +191,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Nix's post-build hook: hand the finished build (DRV_PATH, OUT_PATHS,
+    /// NIX_CONFIG from the environment) to the daemon, or spool it when the
+    /// daemon is unreachable. Always exits 0: a failing hook would stop Nix.
+    Hook {
+        /// The daemon's socket.
+        #[arg(long, env = "PROVENIX_SOCKET")]
+        socket: Option<PathBuf>,
+        /// The agent's state directory (for the default spool).
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// The job spool.
+        #[arg(long, env = "PROVENIX_SPOOL_DIR")]
+        spool_dir: Option<PathBuf>,
+    },
+    /// The daemon: take jobs from the hook (socket and spool), record each
+    /// build as a signed entry, attest them in batches with counter-based
+    /// quotes, append them to the log.
+    Run {
+        /// The agent's state directory.
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// The log directory.
+        #[arg(long, env = "PROVENIX_LOG_DIR")]
+        log_dir: Option<PathBuf>,
+        /// Root of the Nix store (a chroot store's root; default /).
+        #[arg(long, env = "PROVENIX_STORE_ROOT")]
+        store_root: Option<PathBuf>,
+        /// The submission socket.
+        #[arg(long, env = "PROVENIX_SOCKET")]
+        socket: Option<PathBuf>,
+        /// The job spool.
+        #[arg(long, env = "PROVENIX_SPOOL_DIR")]
+        spool_dir: Option<PathBuf>,
+        /// A source reference for every entry.
+        #[arg(long, env = "PROVENIX_SOURCE")]
+        source: Option<String>,
+        /// Jobs per batch, at most.
+        #[arg(long, env = "PROVENIX_BATCH_SIZE")]
+        batch_size: Option<usize>,
+        /// How long a job may wait for its batch to fill (milliseconds).
+        #[arg(long, env = "PROVENIX_BATCH_DELAY_MS")]
+        batch_delay_ms: Option<u64>,
+    },
     /// Extend a PCR (SHA-256 bank) with the SHA-256 of a string. For tests
     /// and demos on a software TPM only: refused on a hardware TPM.
     DebugExtend {
@@ -212,6 +255,15 @@ fn parse_u32(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Hook {
+        socket,
+        state_dir,
+        spool_dir,
+    } = cli.command
+    {
+        run_hook(cli.config.as_deref(), socket, state_dir, spool_dir);
+        return ExitCode::SUCCESS;
+    }
     let file = match ConfigFile::load(cli.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -238,6 +290,57 @@ fn main() -> ExitCode {
                 _ => ExitCode::from(2),
             }
         }
+    }
+}
+
+/// The hook: never fails, never blocks Nix for longer than its timeout.
+fn run_hook(
+    config: Option<&std::path::Path>,
+    socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    spool_dir: Option<PathBuf>,
+) {
+    use provenix_agent::daemon::{hook, HookResult, DEFAULT_HOOK_TIMEOUT, DEFAULT_SOCKET};
+    let file = ConfigFile::load(config).unwrap_or_else(|e| {
+        eprintln!("provenix-agent hook: {e}; using defaults");
+        ConfigFile::default()
+    });
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let job = match provenix_agent::job::Job::from_hook_env(
+        &env("DRV_PATH"),
+        &env("OUT_PATHS"),
+        &env("NIX_CONFIG"),
+        now(),
+    ) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "provenix-agent hook: NOT RECORDED: {e} (DRV_PATH={:?})",
+                env("DRV_PATH")
+            );
+            return;
+        }
+    };
+    let socket = socket
+        .or(file.socket.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    let spool = spool_dir
+        .or(file.spool_dir.clone())
+        .unwrap_or_else(|| state_dir_of(state_dir, &file).join("spool"));
+    let timeout = file
+        .hook_timeout_ms
+        .map_or(DEFAULT_HOOK_TIMEOUT, std::time::Duration::from_millis);
+    match hook(&socket, &spool, &job, timeout) {
+        Ok(HookResult::Submitted) => {}
+        Ok(HookResult::Spooled(path, why)) => eprintln!(
+            "provenix-agent hook: daemon unreachable ({why}); spooled {}",
+            path.display()
+        ),
+        Err(e) => eprintln!(
+            "provenix-agent hook: NOT RECORDED: {} could neither be submitted nor spooled: {e}. \
+             The daemon's reconciliation will find the build.",
+            job.drv_path
+        ),
     }
 }
 
@@ -569,6 +672,58 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 );
             }
             Ok(())
+        }
+        Command::Hook { .. } => Ok(()),
+        Command::Run {
+            state_dir,
+            log_dir,
+            store_root,
+            socket,
+            spool_dir,
+            source,
+            batch_size,
+            batch_delay_ms,
+        } => {
+            use provenix_agent::daemon::{
+                bind, spawn_acceptor, wake_channel, work, DaemonOptions, DEFAULT_BATCH_DELAY,
+                DEFAULT_BATCH_SIZE, DEFAULT_SOCKET,
+            };
+            use provenix_agent::recorder::Recorder;
+            use provenix_agent::spool::Spool;
+            let state_path = state_dir_of(state_dir, file);
+            let state = StateDir::open(&state_path)?;
+            let opts = recorder_options(file, log_dir, store_root, source)?;
+            let spool = Spool::open(
+                &spool_dir
+                    .or_else(|| file.spool_dir.clone())
+                    .unwrap_or_else(|| state_path.join("spool")),
+            )?;
+            let d = DaemonOptions {
+                socket: socket
+                    .or_else(|| file.socket.clone())
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+                allowed_uids: file.allowed_uids.clone().unwrap_or_else(|| vec![0]),
+                batch_size: batch_size
+                    .or(file.batch_size)
+                    .unwrap_or(DEFAULT_BATCH_SIZE)
+                    .max(1),
+                batch_delay: batch_delay_ms
+                    .or(file.batch_delay_ms)
+                    .map_or(DEFAULT_BATCH_DELAY, std::time::Duration::from_millis),
+            };
+            let mut recorder = Recorder::open(Tpm::open(cfg)?, &state, &opts)?;
+            let listener = bind(&d.socket)?;
+            let (tx, rx) = wake_channel();
+            spawn_acceptor(listener, spool.clone(), d.allowed_uids.clone(), tx);
+            eprintln!(
+                "provenix-agent: builder {} serving {} (log {}, {} leaves; {} jobs spooled)",
+                recorder.builder(),
+                d.socket.display(),
+                opts.log_dir.display(),
+                recorder.log().size(),
+                spool.depth()
+            );
+            work(&mut recorder, &spool, &d, &rx, || false)
         }
         Command::DebugExtend { pcr, data } => {
             let mut tpm = Tpm::open(cfg)?;

@@ -11,14 +11,13 @@
 )]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
-use provenix_agent::log::{for_each_leaf, CHECKPOINT};
+mod common;
+use common::read_log;
 use provenix_protocol::enrollment::Enrollment;
-use provenix_protocol::leaf::{LeafReader, Record};
+use provenix_protocol::leaf::Record;
 use provenix_protocol::merkle::{leaf_hash, root};
-use provenix_protocol::note::Checkpoint;
 use provenix_protocol::tpm::{verify_attest, AttestType, Public, Signature};
 use provenix_protocol::{NarHash, SignedEntry};
 use provenix_swtpm_tests::nix::NixDaemon;
@@ -31,34 +30,7 @@ fn agent(tpm: &Swtpm) -> Command {
     c
 }
 
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The records of a log directory, in order.
-pub fn read_log(dir: &Path) -> (Checkpoint, Vec<Vec<u8>>, Vec<Record>) {
-    let bytes = std::fs::read(dir.join(CHECKPOINT)).unwrap();
-    let cp = Checkpoint::parse_body(provenix_protocol::note::Note::parse(&bytes).unwrap().text())
-        .unwrap();
-    let mut leaves = Vec::new();
-    for_each_leaf(dir, 0, cp.size, |_, l| {
-        leaves.push(l.to_vec());
-        Ok(())
-    })
-    .unwrap();
-    let mut reader = LeafReader::new();
-    let records = leaves
-        .iter()
-        .filter_map(|l| reader.push(l).unwrap())
-        .collect();
-    (cp, leaves, records)
-}
+use common::ok;
 
 #[test]
 fn record_as_post_build_hook_matches_nix() {

@@ -55,7 +55,11 @@ impl NixDaemon {
             ("sandbox-fallback", "false"),
             ("builders", ""),
             ("trusted-users", "root"),
-            ("build-users-group", "nixbld"),
+            // No shared build users: Nix kills every process of a build
+            // user before a build, so parallel test daemons sharing
+            // nixbld1 would kill each other's builds. Builds run as root,
+            // still in the sandbox.
+            ("build-users-group", ""),
             ("narinfo-cache-negative-ttl", "0"),
         ]
         .iter()

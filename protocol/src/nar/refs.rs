@@ -123,7 +123,11 @@ mod tests {
     #[test]
     fn alphabet_is_nix32() {
         for b in 0..=255u8 {
-            assert_eq!(is_nix32(b), crate::encoding::NIX32_ALPHABET.contains(&b), "{b}");
+            assert_eq!(
+                is_nix32(b),
+                crate::encoding::NIX32_ALPHABET.contains(&b),
+                "{b}"
+            );
         }
     }
 

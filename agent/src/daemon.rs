@@ -1,0 +1,272 @@
+//! `provenix-agent run` (the daemon) and `provenix-agent hook` (its client,
+//! run by Nix as the post-build hook).
+//!
+//! ```text
+//! Nix ─ post-build-hook ─> hook ─ socket: u32be len ‖ job ─> accept thread
+//!                           │                                 peer is root (SO_PEERCRED)?
+//!                           │ daemon unreachable:             Job::from_bytes, spool.put (durable)
+//!                           └─ spool.put itself               reply "ok" ─> hook exits 0
+//!                                         │
+//!                                         ▼
+//! worker: spool (oldest first) ─ batch of ≤ batch_size, or after batch_delay
+//!         ─ Recorder::record ─ log + checkpoint durable ─ spool.done
+//! ```
+//! The hook never fails a build: it exits 0 whatever happens, bounded by
+//! its timeout, and says loudly on stderr (Nix's log, the journal) when it
+//! could not even spool.
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::error::{AgentError, Result};
+use crate::fsio::io;
+use crate::job::{Job, MAX_JOB};
+use crate::recorder::{Outcome, Recorder};
+use crate::spool::Spool;
+
+/// Default socket path.
+pub const DEFAULT_SOCKET: &str = "/run/provenix/agent.sock";
+/// Default hook timeout (connect, send, acknowledgement).
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Default batch size.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+/// Default batch delay.
+pub const DEFAULT_BATCH_DELAY: Duration = Duration::from_millis(200);
+/// How long a client may take to send its job.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The daemon's settings.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The submission socket.
+    pub socket: PathBuf,
+    /// User ids allowed to submit (root; plus the Nix daemon's user if it
+    /// is not root).
+    pub allowed_uids: Vec<u32>,
+    /// Jobs per batch, at most.
+    pub batch_size: usize,
+    /// How long a job may wait for its batch to fill.
+    pub batch_delay: Duration,
+}
+
+/// Send `job` to the daemon at `socket` and wait for its acknowledgement
+/// (the daemon has spooled it durably).
+pub fn submit(socket: &Path, job: &Job, timeout: Duration) -> Result<()> {
+    let mut s = UnixStream::connect(socket).map_err(|e| io(socket, e))?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| io(socket, e))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| io(socket, e))?;
+    let bytes = job.to_bytes();
+    let mut frame = (bytes.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&bytes);
+    s.write_all(&frame).map_err(|e| io(socket, e))?;
+    let mut reply = String::new();
+    s.take(4096)
+        .read_to_string(&mut reply)
+        .map_err(|e| io(socket, e))?;
+    match reply.strip_prefix("ok") {
+        Some(_) => Ok(()),
+        None => Err(AgentError::Config(format!(
+            "the daemon refused the job: {}",
+            reply.trim()
+        ))),
+    }
+}
+
+/// What the hook did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HookResult {
+    /// The daemon took the job.
+    Submitted,
+    /// The daemon was unreachable or refused; the job is in the spool.
+    Spooled(PathBuf, String),
+}
+
+/// The hook: submit, else spool. Errors only if even the spool failed.
+pub fn hook(socket: &Path, spool_dir: &Path, job: &Job, timeout: Duration) -> Result<HookResult> {
+    match submit(socket, job, timeout) {
+        Ok(()) => Ok(HookResult::Submitted),
+        Err(why) => {
+            let path = Spool::open(spool_dir)?.put(job)?;
+            Ok(HookResult::Spooled(path, why.to_string()))
+        }
+    }
+}
+
+/// Read one framed job from a client, bounded in size and time.
+fn read_job(s: &mut UnixStream) -> Result<Job> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)
+        .map_err(|e| AgentError::Config(format!("reading the job length: {e}")))?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_JOB {
+        return Err(AgentError::Config(format!(
+            "a job of {len} bytes is larger than {MAX_JOB}"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf)
+        .map_err(|e| AgentError::Config(format!("reading the job: {e}")))?;
+    Job::from_bytes(&buf)
+}
+
+fn serve_client(
+    mut s: UnixStream,
+    spool: &Spool,
+    allowed: &[u32],
+    wake: &Sender<()>,
+) -> Result<()> {
+    let cred = rustix::net::sockopt::socket_peercred(&s)
+        .map_err(|e| AgentError::Config(format!("peer credentials: {e}")))?;
+    let uid = cred.uid.as_raw();
+    if !allowed.contains(&uid) {
+        let _ = s.write_all(b"error: not allowed to submit jobs\n");
+        return Err(AgentError::Config(format!(
+            "refused a job from uid {uid} (pid {}): only {allowed:?} may submit",
+            cred.pid.as_raw_nonzero()
+        )));
+    }
+    s.set_read_timeout(Some(READ_TIMEOUT))
+        .map_err(|e| AgentError::Config(format!("socket: {e}")))?;
+    let job = match read_job(&mut s) {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = s.write_all(format!("error: {e}\n").as_bytes());
+            return Err(e);
+        }
+    };
+    match spool.put(&job) {
+        Ok(_) => {
+            let _ = s.write_all(b"ok\n");
+            let _ = wake.send(());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = s.write_all(format!("error: {e}\n").as_bytes());
+            Err(e)
+        }
+    }
+}
+
+/// Bind the submission socket (replacing a stale one), mode 0660.
+pub fn bind(socket: &Path) -> Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    if socket.exists() {
+        // A live daemon answers; a stale socket file refuses connections.
+        if UnixStream::connect(socket).is_ok() {
+            return Err(AgentError::Config(format!(
+                "{}: another daemon is listening",
+                socket.display()
+            )));
+        }
+        std::fs::remove_file(socket).map_err(|e| io(socket, e))?;
+    }
+    let l = UnixListener::bind(socket).map_err(|e| io(socket, e))?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| io(socket, e))?;
+    Ok(l)
+}
+
+/// Accept clients forever on their own thread.
+pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, wake: Sender<()>) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            match conn {
+                Ok(s) => {
+                    if let Err(e) = serve_client(s, &spool, &allowed, &wake) {
+                        eprintln!("provenix-agent: submission refused: {e}");
+                    }
+                }
+                Err(e) => eprintln!("provenix-agent: accept: {e}"),
+            }
+        }
+    });
+}
+
+/// The worker loop: record what is spooled, in batches, forever (or until
+/// `stop` returns true between batches).
+pub fn work(
+    recorder: &mut Recorder,
+    spool: &Spool,
+    opts: &DaemonOptions,
+    wake: &Receiver<()>,
+    mut stop: impl FnMut() -> bool,
+) -> Result<()> {
+    let mut first_seen: Option<Instant> = None;
+    while !stop() {
+        let waiting = spool.list(opts.batch_size)?;
+        if waiting.is_empty() {
+            first_seen = None;
+            // Also rescan now and then: the hook spools directly when the
+            // daemon is unreachable, without waking anyone.
+            match wake.recv_timeout(Duration::from_secs(1)) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+            }
+            continue;
+        }
+        let since = *first_seen.get_or_insert_with(Instant::now);
+        if waiting.len() < opts.batch_size && since.elapsed() < opts.batch_delay {
+            let _ = wake.recv_timeout(opts.batch_delay.saturating_sub(since.elapsed()));
+            continue;
+        }
+        first_seen = None;
+        let mut jobs = Vec::new();
+        let mut paths = Vec::new();
+        for s in waiting {
+            match s.job {
+                Ok(j) => {
+                    jobs.push(j);
+                    paths.push(s.path);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "provenix-agent: {}: not a job ({e}); moved to failed/",
+                        s.path.display()
+                    );
+                    spool.fail(&s.path, &e.to_string())?;
+                }
+            }
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        // A TPM or log failure stops the daemon: nothing is removed from
+        // the spool, so a restart takes the same jobs again.
+        let outcomes = recorder.record(&jobs)?;
+        for ((job, path), outcome) in jobs.iter().zip(&paths).zip(outcomes) {
+            match outcome {
+                Outcome::Recorded(leaf) => {
+                    eprintln!("provenix-agent: recorded {} at leaf {leaf}", job.drv_path);
+                    spool.done(path)?;
+                }
+                Outcome::AlreadyRecorded(leaf) => {
+                    eprintln!(
+                        "provenix-agent: {} already recorded at leaf {leaf}",
+                        job.drv_path
+                    );
+                    spool.done(path)?;
+                }
+                Outcome::Failed(why) => {
+                    eprintln!("provenix-agent: cannot record: {why}; moved to failed/");
+                    spool.fail(path, &why)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A wake-up channel for [`spawn_acceptor`] and [`work`].
+pub fn wake_channel() -> (Sender<()>, Receiver<()>) {
+    channel()
+}

@@ -1,0 +1,233 @@
+//! A builder for the Nix integration tests: its own swtpm, its own private
+//! Nix daemon whose post-build hook is `provenix-agent hook`, measured and
+//! enrolled, and helpers to run the agent daemon and read its log.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use provenix_agent::log::{for_each_leaf, CHECKPOINT};
+use provenix_protocol::leaf::{LeafReader, Record};
+use provenix_protocol::note::{Checkpoint, Note};
+use provenix_protocol::SignedEntry;
+use provenix_swtpm_tests::nix::NixDaemon;
+use provenix_swtpm_tests::{Swtpm, Template};
+
+pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_provenix-agent");
+
+pub(crate) fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The checkpoint, leaves and records of a log directory.
+pub(crate) fn read_log(dir: &Path) -> (Checkpoint, Vec<Vec<u8>>, Vec<Record>) {
+    let bytes = std::fs::read(dir.join(CHECKPOINT)).unwrap();
+    let cp = Checkpoint::parse_body(Note::parse(&bytes).unwrap().text()).unwrap();
+    let mut leaves = Vec::new();
+    for_each_leaf(dir, 0, cp.size, |_, l| {
+        leaves.push(l.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    let mut reader = LeafReader::new();
+    let records = leaves
+        .iter()
+        .filter_map(|l| reader.push(l).unwrap())
+        .collect();
+    (cp, leaves, records)
+}
+
+/// The entries of a log.
+pub(crate) fn entries(dir: &Path) -> Vec<SignedEntry> {
+    if !dir.join(CHECKPOINT).exists() {
+        return Vec::new();
+    }
+    read_log(dir)
+        .2
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Entry(e) => Some(*e),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) struct Builder {
+    pub(crate) swtpm: Swtpm,
+    pub(crate) nix: NixDaemon,
+    pub(crate) work: tempfile::TempDir,
+    pub(crate) daemon: Option<Child>,
+}
+
+impl Builder {
+    /// A measured, enrolled builder whose Nix runs `provenix-agent hook`
+    /// after every build; `conf` adds nix.conf lines.
+    pub(crate) fn new(conf: &str) -> Self {
+        let swtpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let hook = work.path().join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nexec {AGENT} hook --socket {} --spool-dir {} 2>>{}\n",
+                work.path().join("agent.sock").display(),
+                work.path().join("spool").display(),
+                work.path().join("hook.err").display(),
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let nix =
+            NixDaemon::start(&format!("post-build-hook = {}\n{conf}", hook.display())).unwrap();
+        let b = Self {
+            swtpm,
+            nix,
+            work,
+            daemon: None,
+        };
+        // Boot: a system closure built in this store, measured from content.
+        let system = b
+            .nix
+            .build_expr("(import ./test.nix).salted \"system\"")
+            .unwrap();
+        ok(b.agent()
+            .args(["measure", "--root"])
+            .arg(b.nix.store_root())
+            .args(["--insecure-test-toplevel", &system[0]])
+            .output()
+            .unwrap());
+        ok(b.agent()
+            .args(["enroll", "--no-event-log"])
+            .output()
+            .unwrap());
+        // That build's hook spooled a job (no daemon yet): not a build to record.
+        let _ = std::fs::remove_dir_all(b.spool());
+        b
+    }
+
+    pub(crate) fn state(&self) -> PathBuf {
+        self.work.path().join("state")
+    }
+    pub(crate) fn log(&self) -> PathBuf {
+        self.work.path().join("log")
+    }
+    pub(crate) fn spool(&self) -> PathBuf {
+        self.work.path().join("spool")
+    }
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.work.path().join("agent.sock")
+    }
+
+    /// provenix-agent on this builder's TPM, state, log and store.
+    pub(crate) fn agent(&self) -> Command {
+        let mut c = Command::new(AGENT);
+        c.args(["--tcti", &self.swtpm.tcti(), "--insecure-allow-swtpm"])
+            .env("TSS2_LOG", "all+none")
+            .env("PROVENIX_STATE_DIR", self.state())
+            .env("PROVENIX_LOG_DIR", self.log())
+            .env("PROVENIX_STORE_ROOT", self.nix.store_root())
+            .env("PROVENIX_SOCKET", self.socket())
+            .env("PROVENIX_SPOOL_DIR", self.spool())
+            .env("PROVENIX_CONFIG", "/dev/null");
+        c
+    }
+
+    /// Start `provenix-agent run` (dies with the test).
+    pub(crate) fn start_daemon(&mut self, args: &[&str]) {
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.work.path().join("daemon.err"))
+            .unwrap();
+        let c = self.agent();
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        self.daemon = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            if let Some(st) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited ({st}): {}", self.daemon_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not listen: {}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// kill -9 the daemon.
+    pub(crate) fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub(crate) fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("daemon.err")).unwrap_or_default()
+    }
+
+    pub(crate) fn hook_log(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("hook.err")).unwrap_or_default()
+    }
+
+    /// Wait until the log holds `n` entries (or fail after 60 s).
+    pub(crate) fn wait_entries(&self, n: usize) -> Vec<SignedEntry> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let e = entries(&self.log());
+            if e.len() >= n {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} entries after 60 s\ndaemon: {}\nhook: {}",
+                e.len(),
+                self.daemon_log(),
+                self.hook_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Jobs waiting in the spool.
+    pub(crate) fn spooled(&self) -> usize {
+        std::fs::read_dir(self.spool())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".job"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        self.kill_daemon();
+    }
+}
