@@ -216,3 +216,62 @@ fn builds_under_unsafe_settings_are_not_built_locally() {
         let _ = ok;
     }
 }
+
+/// 200 builds in a row through the hook and the daemon: each recorded
+/// exactly once. The hook's latency as Nix waits for it is printed (the
+/// figures in docs/BENCHMARKS.md come from this run; speed is not asserted).
+#[test]
+fn two_hundred_builds_in_a_row() {
+    let mut b = Builder::new("");
+    b.start_daemon(&[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (rest_kib, _) = b.daemon_rss();
+    let expr = "let t = import ./test.nix; in builtins.listToAttrs (builtins.genList \
+                (i: { name = \"d${toString i}\"; value = t.salted \"build-${toString i}\"; }) 200)";
+    let t = Instant::now();
+    let outs = b.nix.build_expr(expr).unwrap();
+    let build_secs = t.elapsed().as_secs_f64();
+    assert_eq!(outs.len(), 200);
+    let e = b.wait_entries(200);
+    let total_secs = t.elapsed().as_secs_f64();
+    assert_eq!(e.len(), 200);
+    let c = counts(&e);
+    assert_eq!(c.get("salted"), Some(&200));
+    let mut paths: Vec<&str> = e
+        .iter()
+        .map(|x| x.entry().outputs[0].store_path.as_str())
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), 200, "200 distinct outputs, none recorded twice");
+    let (after_kib, peak_kib) = b.daemon_rss();
+    let mut lat = b.hook_latencies();
+    assert_eq!(lat.len(), 200, "one hook run per build");
+    lat.sort_unstable();
+    let ms = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize] as f64 / 1e6;
+    eprintln!(
+        "BENCH hook latency over {} builds: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
+         nix-build {build_secs:.1} s, all recorded after {total_secs:.1} s; daemon RSS at rest \
+         {rest_kib} KiB, after {after_kib} KiB, peak {peak_kib} KiB",
+        lat.len(),
+        ms(0.5),
+        ms(0.99),
+        ms(1.0)
+    );
+
+    // Daemon throughput: 200 more builds spooled while it is down, then
+    // timed from its start until the log holds them all.
+    b.kill_daemon();
+    let again = expr.replace("build-", "again-");
+    assert_eq!(b.nix.build_expr(&again).unwrap().len(), 200);
+    assert_eq!(b.spooled(), 200);
+    let t = Instant::now();
+    b.start_daemon(&[]);
+    assert_eq!(b.wait_entries(400).len(), 400);
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "BENCH daemon drained 200 spooled builds in {secs:.2} s ({:.0} entries/s end to end, \
+         including daemon start and key derivation)",
+        200.0 / secs
+    );
+}

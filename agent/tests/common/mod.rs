@@ -82,10 +82,12 @@ impl Builder {
         std::fs::write(
             &hook,
             format!(
-                "#!/bin/sh\nexec {AGENT} hook --socket {} --spool-dir {} 2>>{}\n",
+                "#!/bin/sh\nt0=$(date +%s%N)\n{AGENT} hook --socket {} --spool-dir {} 2>>{}\n\
+                 echo $(( $(date +%s%N) - t0 )) >>{}\nexit 0\n",
                 work.path().join("agent.sock").display(),
                 work.path().join("spool").display(),
                 work.path().join("hook.err").display(),
+                work.path().join("hook.ns").display(),
             ),
         )
         .unwrap();
@@ -116,6 +118,7 @@ impl Builder {
             .unwrap());
         // That build's hook spooled a job (no daemon yet): not a build to record.
         let _ = std::fs::remove_dir_all(b.spool());
+        let _ = std::fs::remove_file(b.work.path().join("hook.ns"));
         b
     }
 
@@ -179,6 +182,23 @@ impl Builder {
         }
     }
 
+    /// The daemon's (VmRSS, VmHWM) in KiB, from /proc.
+    pub(crate) fn daemon_rss(&self) -> (u64, u64) {
+        let pid = self.daemon.as_ref().unwrap().id();
+        // setpriv execs the agent: same pid.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (kib("VmRSS:"), kib("VmHWM:"))
+    }
+
     /// kill -9 the daemon.
     pub(crate) fn kill_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
@@ -212,6 +232,15 @@ impl Builder {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Hook wall-clock latencies (nanoseconds) as Nix waited for them, in order.
+    pub(crate) fn hook_latencies(&self) -> Vec<u64> {
+        std::fs::read_to_string(self.work.path().join("hook.ns"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
     }
 
     /// Jobs waiting in the spool.
