@@ -13,7 +13,9 @@
 //!        │            from content → SystemIdentity → system PCR + CEL-JSON log
 //!        ├─ counter + batch: NV counter rollback check, increment, quote with
 //!        │            extraData = batch nonce → protocol::batch::BatchAttestation
-//!        └─ next: post-build hook, daemon, transparency log (issue 5)
+//!        └─ recorder: build facts from content (build) → Entry signed by SK →
+//!                     attest_batch → LogWriter (tlog-tiles, checkpoint by LK)
+//! hook ─ job over the Unix socket, or into the spool ─> daemon (run) ─> recorder
 //! ```
 //!
 //! This crate is the only place that talks to a TPM (through tss-esapi,

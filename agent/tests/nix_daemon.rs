@@ -243,7 +243,11 @@ fn two_hundred_builds_in_a_row() {
         .collect();
     paths.sort_unstable();
     paths.dedup();
-    assert_eq!(paths.len(), 200, "200 distinct outputs, none recorded twice");
+    assert_eq!(
+        paths.len(),
+        200,
+        "200 distinct outputs, none recorded twice"
+    );
     let (after_kib, peak_kib) = b.daemon_rss();
     let mut lat = b.hook_latencies();
     assert_eq!(lat.len(), 200, "one hook run per build");

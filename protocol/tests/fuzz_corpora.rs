@@ -48,3 +48,8 @@ fn tpm_corpus() {
 fn registration_corpus() {
     replay("registration", fuzz_checks::registration);
 }
+
+#[test]
+fn tiles_corpus() {
+    replay("tiles", fuzz_checks::tiles);
+}

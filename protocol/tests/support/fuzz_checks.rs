@@ -254,3 +254,18 @@ pub(crate) fn registration(data: &[u8]) {
         }
     }
 }
+
+/// Tile paths and hash tiles: a path that parses prints back to itself;
+/// tile bytes that parse re-encode to themselves.
+pub(crate) fn tiles(data: &[u8]) {
+    use provenix_protocol::tiles::{parse_tile, tile_bytes, TileId};
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(id) = TileId::parse(text) {
+            assert_eq!(id.path(), text);
+            assert!(id.width >= 1 && id.width <= 256);
+        }
+    }
+    if let Ok(hashes) = parse_tile(data) {
+        assert_eq!(tile_bytes(&hashes), data);
+    }
+}
