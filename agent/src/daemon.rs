@@ -174,18 +174,42 @@ pub fn bind(socket: &Path) -> Result<UnixListener> {
     Ok(l)
 }
 
-/// Accept clients forever on their own thread.
+/// Most clients served at once; more are told to spool (the hook does).
+pub const MAX_CLIENTS: usize = 64;
+
+/// Accept clients forever on their own thread, each served on its own
+/// thread (at most [`MAX_CLIENTS`] at once), so one slow client cannot
+/// hold up the others' hooks.
 pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, wake: Sender<()>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let active = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for conn in listener.incoming() {
-            match conn {
-                Ok(s) => {
-                    if let Err(e) = serve_client(s, &spool, &allowed, &wake) {
-                        eprintln!("provenix-agent: submission refused: {e}");
-                    }
+            let mut s = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("provenix-agent: accept: {e}");
+                    continue;
                 }
-                Err(e) => eprintln!("provenix-agent: accept: {e}"),
+            };
+            if active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                active.fetch_sub(1, Ordering::SeqCst);
+                let _ = s.write_all(b"error: busy\n");
+                continue;
             }
+            let (spool, allowed, wake, active) = (
+                spool.clone(),
+                allowed.clone(),
+                wake.clone(),
+                Arc::clone(&active),
+            );
+            std::thread::spawn(move || {
+                if let Err(e) = serve_client(s, &spool, &allowed, &wake) {
+                    eprintln!("provenix-agent: submission refused: {e}");
+                }
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     });
 }

@@ -61,6 +61,9 @@ impl LogWriter {
     /// `key` or names another origin, and when the tiles do not give the
     /// checkpoint's root.
     pub fn open(dir: &Path, origin: &str, key: NoteSigningKey) -> Result<Self> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         create_dirs_durable(dir.parent().unwrap_or(dir), dir)?;
         let lock_path = dir.join(LOCK);
         let lock = OpenOptions::new()

@@ -37,6 +37,9 @@ pub struct Spooled {
 impl Spool {
     /// Use (and create, mode 0700) `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         create_dirs_durable(dir.parent().unwrap_or(dir), dir)?;
         create_dirs_durable(dir, &dir.join("failed"))?;
         use std::os::unix::fs::PermissionsExt as _;
