@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use provenix_protocol::drv::{Derivation, MAX_DRV_SIZE};
+use provenix_protocol::drv::{Derivation, DrvHash, MAX_DRV_SIZE};
 use provenix_protocol::entry::{BuildEnv, EntryOutput, ResolvedInput};
 use provenix_protocol::nar::{hash_and_scan, hash_path, HASH_PART_LEN};
 use provenix_protocol::{DrvPath, NarHash, Sha256Digest, StorePath};
@@ -109,11 +109,14 @@ impl Store {
     }
 }
 
-/// NAR hashes of input paths computed from content, kept for the life of
-/// the daemon (one boot): inputs recur across builds.
+/// What the daemon learns about inputs, kept for its life (one boot):
+/// inputs recur across builds. NAR hashes are computed from content; the
+/// input derivations' hashDerivationModulo values spare re-reading and
+/// re-hashing the whole input graph for every build.
 #[derive(Debug, Default)]
 pub struct InputCache {
     hashes: HashMap<StorePath, NarHash>,
+    drv_hashes: BTreeMap<DrvPath, DrvHash>,
 }
 
 /// Most entries the input cache keeps before it starts over.
@@ -298,7 +301,10 @@ pub fn build_facts(
             .read_drv(p)
             .map_err(|_| provenix_protocol::Error::MissingInputDerivation(p.to_string()))
     };
-    let hash = drv.hash_modulo(drv_path.drv_name(), &mut resolve)?;
+    if cache.drv_hashes.len() >= MAX_CACHED_INPUTS {
+        cache.drv_hashes.clear();
+    }
+    let hash = drv.hash_modulo_memo(drv_path.drv_name(), &mut resolve, &mut cache.drv_hashes)?;
     drv.check_output_paths(drv_path.drv_name(), &hash)?;
 
     let mut outputs: Vec<(String, StorePath)> = Vec::new();

@@ -557,6 +557,18 @@ impl Derivation {
         drv_name: &str,
         resolve: &mut dyn FnMut(&DrvPath) -> Result<Derivation>,
     ) -> Result<DrvHash> {
+        self.hash_modulo_memo(drv_name, resolve, &mut BTreeMap::new())
+    }
+
+    /// [`Self::hash_modulo`] with the input derivations' hashes kept in
+    /// `memo` across calls: an input already in it is neither resolved nor
+    /// hashed again (what a daemon hashing build after build wants).
+    pub fn hash_modulo_memo(
+        &self,
+        drv_name: &str,
+        resolve: &mut dyn FnMut(&DrvPath) -> Result<Derivation>,
+        memo: &mut BTreeMap<DrvPath, DrvHash>,
+    ) -> Result<DrvHash> {
         struct Frame {
             path: DrvPath,
             drv: Derivation,
@@ -564,7 +576,6 @@ impl Derivation {
         }
 
         self.kind.check_hashable()?;
-        let mut memo: BTreeMap<DrvPath, DrvHash> = BTreeMap::new();
         let mut on_stack: BTreeSet<DrvPath> = BTreeSet::new();
         let mut frames: Vec<Frame> = Vec::new();
         let mut top_pending = self.pending_inputs();
@@ -595,11 +606,11 @@ impl Derivation {
             }
             match frames.pop() {
                 Some(frame) => {
-                    let hash = frame.drv.hash_step(frame.path.drv_name(), false, &memo)?;
+                    let hash = frame.drv.hash_step(frame.path.drv_name(), false, memo)?;
                     on_stack.remove(&frame.path);
                     memo.insert(frame.path, hash);
                 }
-                None => return self.hash_step(drv_name, true, &memo),
+                None => return self.hash_step(drv_name, true, memo),
             }
         }
     }

@@ -442,3 +442,34 @@ fn drv_fuzz_corpus_replays() {
         dir.display()
     );
 }
+
+/// With a memo kept across derivations, every hash equals the fresh one,
+/// and each input derivation is resolved at most once over all of them.
+#[test]
+fn a_shared_memo_gives_the_same_hashes_and_resolves_each_input_once() {
+    let store = NixStore::new();
+    store.instantiate();
+    let files = store.drv_files();
+    let mut memo = BTreeMap::new();
+    let mut resolved: Vec<DrvPath> = Vec::new();
+    for path in files.keys() {
+        let drv = Derivation::parse(&files[path]).unwrap();
+        let mut resolve = |p: &DrvPath| {
+            resolved.push(p.clone());
+            match files.get(p) {
+                Some(bytes) => Derivation::parse(bytes),
+                None => Err(Error::MissingInputDerivation(p.to_string())),
+            }
+        };
+        let with_memo = drv.hash_modulo_memo(path.drv_name(), &mut resolve, &mut memo);
+        // Unsupported kinds (floating, impure) fail the same way both times.
+        assert_eq!(
+            format!("{with_memo:?}"),
+            format!("{:?}", hash(&files, path)),
+            "{path}"
+        );
+    }
+    let distinct: BTreeSet<&DrvPath> = resolved.iter().collect();
+    assert!(!resolved.is_empty());
+    assert_eq!(distinct.len(), resolved.len(), "an input resolved twice");
+}
