@@ -263,21 +263,7 @@ fn resume(dir: &Path, size: u64) -> Result<(TiledTree, Vec<Vec<u8>>)> {
     let bundle = if width == 0 {
         Vec::new()
     } else {
-        let id = TileId {
-            kind: TileKind::Entries,
-            index: size / TILE_WIDTH as u64,
-            width,
-        };
-        let bytes = read_tile(dir, &id)?;
-        let leaves = decode_bundle(&bytes)?;
-        if leaves.len() != usize::from(width) {
-            return Err(AgentError::Config(format!(
-                "{}: holds {} leaves, not {width}",
-                dir.join(id.path()).display(),
-                leaves.len()
-            )));
-        }
-        leaves.into_iter().map(<[u8]>::to_vec).collect()
+        read_bundle(dir, size / TILE_WIDTH as u64, width)?
     };
     Ok((tree, bundle))
 }
@@ -285,6 +271,25 @@ fn resume(dir: &Path, size: u64) -> Result<(TiledTree, Vec<Vec<u8>>)> {
 fn read_tile(dir: &Path, id: &TileId) -> Result<Vec<u8>> {
     let path = dir.join(id.path());
     std::fs::read(&path).map_err(|e| io(&path, e))
+}
+
+/// The leaves of entry bundle `index` at `width`, which it must hold exactly.
+fn read_bundle(dir: &Path, index: u64, width: u16) -> Result<Vec<Vec<u8>>> {
+    let id = TileId {
+        kind: TileKind::Entries,
+        index,
+        width,
+    };
+    let bytes = read_tile(dir, &id)?;
+    let leaves = decode_bundle(&bytes)?;
+    if leaves.len() != usize::from(width) {
+        return Err(AgentError::Config(format!(
+            "{}: holds {} leaves, not {width}",
+            dir.join(id.path()).display(),
+            leaves.len()
+        )));
+    }
+    Ok(leaves.into_iter().map(<[u8]>::to_vec).collect())
 }
 
 /// Read leaves `[from, to)` of the log in `dir`, bundle by bundle, calling
@@ -307,20 +312,7 @@ pub fn for_each_leaf(
         } else {
             (to % TILE_WIDTH as u64) as u16
         };
-        let id = TileId {
-            kind: TileKind::Entries,
-            index: bundle,
-            width,
-        };
-        let bytes = read_tile(dir, &id)?;
-        let leaves = decode_bundle(&bytes)?;
-        if leaves.len() != usize::from(width) {
-            return Err(AgentError::Config(format!(
-                "{}: holds {} leaves, not {width}",
-                dir.join(id.path()).display(),
-                leaves.len()
-            )));
-        }
+        let leaves = read_bundle(dir, bundle, width)?;
         let first = (index % TILE_WIDTH as u64) as usize;
         for (i, leaf) in leaves.iter().enumerate().skip(first) {
             let at = bundle * TILE_WIDTH as u64 + i as u64;

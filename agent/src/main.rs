@@ -15,7 +15,7 @@ use provenix_agent::identity::{EkKind, DEFAULT_AK_HANDLE};
 use provenix_agent::keys::{PcrSet, DEFAULT_SEAL_PCRS, DEFAULT_SYSTEM_PCR};
 use provenix_agent::state::StateDir;
 use provenix_agent::tpm::{Tpm, TpmConfig, DEFAULT_TCTI};
-use provenix_agent::AgentError;
+use provenix_agent::{unix_time, AgentError};
 use provenix_protocol::encoding::hex_encode;
 use provenix_protocol::{PcrIndex, Sha256Digest};
 
@@ -310,7 +310,7 @@ fn run_hook(
         &env("DRV_PATH"),
         &env("OUT_PATHS"),
         &env("NIX_CONFIG"),
-        now(),
+        unix_time(),
     ) {
         Ok(j) => j,
         Err(e) => {
@@ -342,12 +342,6 @@ fn run_hook(
             job.drv_path
         ),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn recorder_options(
@@ -426,9 +420,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
         } => {
             let state_dir = state_dir_of(state_dir, file);
             let state = StateDir::open(&state_dir)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now = unix_time();
             if rebind {
                 let mut tpm = Tpm::open(cfg)?;
                 let log = (!no_event_log).then_some(event_log.as_path());
@@ -642,8 +634,12 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             use provenix_agent::recorder::{Outcome, Recorder};
             let state = StateDir::open(&state_dir_of(state_dir, file))?;
             let opts = recorder_options(file, log_dir, store_root, source)?;
-            let job =
-                provenix_agent::job::Job::from_hook_env(&drv, &out_paths, &nix_config, now())?;
+            let job = provenix_agent::job::Job::from_hook_env(
+                &drv,
+                &out_paths,
+                &nix_config,
+                unix_time(),
+            )?;
             let mut rec = Recorder::open(Tpm::open(cfg)?, &state, &opts)?;
             let outcome = rec.record(std::slice::from_ref(&job))?;
             let (status, leaf) = match outcome.first() {

@@ -33,6 +33,7 @@ use crate::log::{for_each_leaf, note_key, origin_for, LogWriter};
 use crate::measure::CEL_LOG;
 use crate::state::StateDir;
 use crate::tpm::Tpm;
+use crate::unix_time;
 
 /// How to record.
 #[derive(Clone, Debug)]
@@ -230,12 +231,6 @@ fn scan(dir: &Path, size: u64) -> Result<Scan> {
     Ok(s)
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Recorder {
     /// Derive the keys (only in the enrolled boot state), find the booted
     /// system, open and scan the log, and publish the enrollment (or a new
@@ -358,7 +353,7 @@ impl Recorder {
                 resolved_inputs: facts.resolved_inputs,
                 source: self.source.clone(),
                 system: self.system,
-                time: now(),
+                time: unix_time(),
             };
             entry.normalize();
             let dup = self.index.find(&entry).or_else(|| {

@@ -248,40 +248,99 @@ where
     Ok((core, decode_exact(what, blob)?))
 }
 
+/// A record whose bulky parts travel in `Blob` leaves.
+trait Attached: Sized + Clone + Serialize + for<'a> Deserialize<'a> {
+    const WHAT: &'static str;
+    const TAG: LeafTag;
+    fn check(&self) -> Result<()>;
+    /// Move the bulky parts out (leaving them empty).
+    fn take(&mut self) -> Attachments;
+    /// Put them back; refuses parts this record does not have.
+    fn put(&mut self, a: Attachments) -> Result<()>;
+    /// Whether the bulky fields are empty (as the leaf must hold them).
+    fn bare(&self) -> bool;
+
+    fn leaves(&self) -> Result<Vec<Vec<u8>>> {
+        self.check()?;
+        let mut core = self.clone();
+        let attachments = core.take();
+        to_record_leaves(Self::WHAT, Self::TAG, &core, &attachments)
+    }
+
+    fn from_leaf_parts(body: &[u8], blob: Option<&[u8]>) -> Result<Self> {
+        let (mut record, a): (Self, Attachments) = from_record_leaf(Self::WHAT, body, blob)?;
+        if !record.bare() {
+            return Err(Error::NonCanonical { what: Self::WHAT });
+        }
+        record.put(a)?;
+        record.check()?;
+        Ok(record)
+    }
+}
+
+impl Attached for KeyRebinding {
+    const WHAT: &'static str = "key rebinding leaf";
+    const TAG: LeafTag = LeafTag::KeyBinding;
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn take(&mut self) -> Attachments {
+        Attachments {
+            ek_intermediates: Vec::new(),
+            firmware_event_log: core::mem::take(&mut self.firmware_event_log),
+            cel_event_log: core::mem::take(&mut self.cel_event_log),
+        }
+    }
+    fn put(&mut self, a: Attachments) -> Result<()> {
+        if !a.ek_intermediates.is_empty() {
+            return Err(Error::NonCanonical { what: Self::WHAT });
+        }
+        self.firmware_event_log = a.firmware_event_log;
+        self.cel_event_log = a.cel_event_log;
+        Ok(())
+    }
+    fn bare(&self) -> bool {
+        self.firmware_event_log.is_empty() && self.cel_event_log.is_empty()
+    }
+}
+
+impl Attached for Enrollment {
+    const WHAT: &'static str = "enrollment leaf";
+    const TAG: LeafTag = LeafTag::Enrollment;
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn take(&mut self) -> Attachments {
+        Attachments {
+            ek_intermediates: core::mem::take(&mut self.ek_intermediates),
+            firmware_event_log: core::mem::take(&mut self.firmware_event_log),
+            cel_event_log: core::mem::take(&mut self.cel_event_log),
+        }
+    }
+    fn put(&mut self, a: Attachments) -> Result<()> {
+        self.ek_intermediates = a.ek_intermediates;
+        self.firmware_event_log = a.firmware_event_log;
+        self.cel_event_log = a.cel_event_log;
+        Ok(())
+    }
+    fn bare(&self) -> bool {
+        self.ek_intermediates.is_empty()
+            && self.firmware_event_log.is_empty()
+            && self.cel_event_log.is_empty()
+    }
+}
+
 impl KeyRebinding {
     /// The log leaves that store this record: its event logs in `Blob`
     /// leaves, then the tag-02 leaf.
     pub fn to_leaves(&self) -> Result<Vec<Vec<u8>>> {
-        self.validate()?;
-        let mut core = self.clone();
-        let attachments = Attachments {
-            ek_intermediates: Vec::new(),
-            firmware_event_log: core::mem::take(&mut core.firmware_event_log),
-            cel_event_log: core::mem::take(&mut core.cel_event_log),
-        };
-        to_record_leaves(
-            "key rebinding leaf",
-            LeafTag::KeyBinding,
-            &core,
-            &attachments,
-        )
+        self.leaves()
     }
 
     /// Rebuild the record from its leaf (bytes after the tag) and the
     /// concatenated blob leaves before it.
     pub fn from_leaf(body: &[u8], blob: Option<&[u8]>) -> Result<Self> {
-        const WHAT: &str = "key rebinding leaf";
-        let (mut record, a): (Self, Attachments) = from_record_leaf(WHAT, body, blob)?;
-        if !(record.firmware_event_log.is_empty()
-            && record.cel_event_log.is_empty()
-            && a.ek_intermediates.is_empty())
-        {
-            return Err(Error::NonCanonical { what: WHAT });
-        }
-        record.firmware_event_log = a.firmware_event_log;
-        record.cel_event_log = a.cel_event_log;
-        record.validate()?;
-        Ok(record)
+        Self::from_leaf_parts(body, blob)
     }
 }
 
@@ -289,32 +348,13 @@ impl Enrollment {
     /// The log leaves that store this record: its EK intermediates and event
     /// logs in `Blob` leaves, then the tag-01 leaf.
     pub fn to_leaves(&self) -> Result<Vec<Vec<u8>>> {
-        self.validate()?;
-        let mut core = self.clone();
-        let attachments = Attachments {
-            ek_intermediates: core::mem::take(&mut core.ek_intermediates),
-            firmware_event_log: core::mem::take(&mut core.firmware_event_log),
-            cel_event_log: core::mem::take(&mut core.cel_event_log),
-        };
-        to_record_leaves("enrollment leaf", LeafTag::Enrollment, &core, &attachments)
+        self.leaves()
     }
 
     /// Rebuild the record from its leaf (bytes after the tag) and the
     /// concatenated blob leaves before it.
     pub fn from_leaf(body: &[u8], blob: Option<&[u8]>) -> Result<Self> {
-        const WHAT: &str = "enrollment leaf";
-        let (mut record, a): (Self, Attachments) = from_record_leaf(WHAT, body, blob)?;
-        if !(record.firmware_event_log.is_empty()
-            && record.cel_event_log.is_empty()
-            && record.ek_intermediates.is_empty())
-        {
-            return Err(Error::NonCanonical { what: WHAT });
-        }
-        record.ek_intermediates = a.ek_intermediates;
-        record.firmware_event_log = a.firmware_event_log;
-        record.cel_event_log = a.cel_event_log;
-        record.validate()?;
-        Ok(record)
+        Self::from_leaf_parts(body, blob)
     }
 }
 

@@ -164,35 +164,27 @@ impl NixDaemon {
     /// `nix-build` an attribute of the test derivations (extra arguments
     /// after it); the output paths on success, Nix's output on failure.
     pub fn build(&self, attr: &str, extra: &[&str]) -> io::Result<Vec<String>> {
-        let out = self
-            .command("nix-build")
-            .arg(self.dir.path().join("test.nix"))
+        let mut c = self.command("nix-build");
+        c.arg(self.dir.path().join("test.nix"))
             .args(["-A", attr, "--no-out-link"])
-            .args(extra)
-            .output()?;
-        if !out.status.success() {
-            return Err(err(format!(
-                "nix-build -A {attr} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect())
+            .args(extra);
+        Self::outputs(c, &format!("-A {attr}"))
     }
 
     /// `nix-build -E EXPR` in the directory holding `test.nix`.
     pub fn build_expr(&self, expr: &str) -> io::Result<Vec<String>> {
-        let out = self
-            .command("nix-build")
-            .current_dir(self.dir.path())
-            .args(["-E", expr, "--no-out-link"])
-            .output()?;
+        let mut c = self.command("nix-build");
+        c.current_dir(self.dir.path())
+            .args(["-E", expr, "--no-out-link"]);
+        Self::outputs(c, &format!("-E {expr}"))
+    }
+
+    /// Run a nix-build and return the paths it printed.
+    fn outputs(mut c: Command, what: &str) -> io::Result<Vec<String>> {
+        let out = c.output()?;
         if !out.status.success() {
             return Err(err(format!(
-                "nix-build -E {expr} failed ({}): {}",
+                "nix-build {what} failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             )));
