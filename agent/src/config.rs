@@ -58,6 +58,25 @@ pub struct ConfigFile {
     pub batch_delay_ms: Option<u64>,
     /// The hook's bound on reaching the daemon (milliseconds).
     pub hook_timeout_ms: Option<u64>,
+    /// Address the log service listens on (none: no service).
+    pub listen: Option<String>,
+    /// TLS certificate chain (PEM) for the service.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the service.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead (loopback addresses only).
+    pub plain_http: Option<bool>,
+    /// Connections the service serves at once.
+    pub max_connections: Option<usize>,
+    /// Credential activations the service answers per minute.
+    pub activations_per_minute: Option<u32>,
+    /// This boot's firmware event log, as served.
+    pub firmware_event_log: Option<PathBuf>,
+    /// Witnesses each checkpoint is submitted to.
+    pub witnesses: Option<Vec<crate::witness::WitnessConfig>>,
+    /// Root certificates (PEM) for HTTPS to witnesses and the agent's own
+    /// service (default: the system's).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -122,6 +141,31 @@ mod tests {
             c.hook_timeout_ms,
             Some(crate::daemon::DEFAULT_HOOK_TIMEOUT.as_millis() as u64)
         );
+        assert_eq!(c.listen, None);
+        assert_eq!(c.plain_http, Some(false));
+        assert_eq!(
+            c.max_connections,
+            Some(provenix_io::DEFAULT_MAX_CONNECTIONS)
+        );
+        assert_eq!(
+            c.activations_per_minute,
+            Some(crate::service::DEFAULT_ACTIVATIONS_PER_MINUTE)
+        );
+        assert_eq!(
+            c.firmware_event_log.as_deref(),
+            Some(Path::new(crate::enroll::DEFAULT_EVENT_LOG))
+        );
+        assert_eq!(c.witnesses, Some(Vec::new()));
+    }
+
+    #[test]
+    fn witnesses_are_tables_with_url_and_key() {
+        let c = ConfigFile::parse(
+            "[[witnesses]]\nurl = \"https://w.example/\"\nkey = \"w+01234567+AAAA\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.witnesses.unwrap()[0].url, "https://w.example/");
+        assert!(ConfigFile::parse("[[witnesses]]\nurl = \"x\"\n").is_err());
     }
 
     #[test]

@@ -14,11 +14,15 @@
 //! The hook never fails a build: it exits 0 whatever happens, bounded by
 //! its timeout, and says loudly on stderr (Nix's log, the journal) when it
 //! could not even spool.
+//!
+//! The worker owns the TPM, so everything else that needs it (credential
+//! activation for the service) and the order to stop reach it as [`Msg`]s,
+//! handled between batches.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::error::{AgentError, Result};
@@ -114,11 +118,31 @@ fn read_job(s: &mut UnixStream) -> Result<Job> {
     Job::from_bytes(&buf)
 }
 
+/// What reaches the worker.
+pub enum Msg {
+    /// A job was spooled.
+    Wake,
+    /// Answer a credential-activation challenge with the TPM.
+    Activate(
+        Box<provenix_protocol::tpm::CredentialChallenge>,
+        SyncSender<Result<provenix_protocol::tpm::CredentialAnswer>>,
+    ),
+    /// Witnesses cosigned a checkpoint (their cosignatures are verified).
+    Cosigned {
+        /// The checkpoint's body (what was cosigned).
+        body: String,
+        /// The cosignatures.
+        sigs: Vec<provenix_protocol::note::NoteSignature>,
+    },
+    /// Stop after the batch in hand.
+    Stop,
+}
+
 fn serve_client(
     mut s: UnixStream,
     spool: &Spool,
     allowed: &[u32],
-    wake: &Sender<()>,
+    wake: &Sender<Msg>,
 ) -> Result<()> {
     let cred = rustix::net::sockopt::socket_peercred(&s)
         .map_err(|e| AgentError::Config(format!("peer credentials: {e}")))?;
@@ -142,7 +166,7 @@ fn serve_client(
     match spool.put(&job) {
         Ok(_) => {
             let _ = s.write_all(b"ok\n");
-            let _ = wake.send(());
+            let _ = wake.send(Msg::Wake);
             Ok(())
         }
         Err(e) => {
@@ -180,7 +204,7 @@ pub const MAX_CLIENTS: usize = 64;
 /// Accept clients forever on their own thread, each served on its own
 /// thread (at most [`MAX_CLIENTS`] at once), so one slow client cannot
 /// hold up the others' hooks.
-pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, wake: Sender<()>) {
+pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, wake: Sender<Msg>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let active = Arc::new(AtomicUsize::new(0));
@@ -214,33 +238,69 @@ pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, w
     });
 }
 
-/// The worker loop: record what is spooled, in batches, forever (or until
-/// `stop` returns true between batches).
+/// Wait for a message (at most `timeout`) and handle it; true when told
+/// to stop.
+fn wait(recorder: &mut Recorder, rx: &Receiver<Msg>, timeout: Duration) -> Result<bool> {
+    match rx.recv_timeout(timeout) {
+        Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => Ok(false),
+        Ok(Msg::Stop) => Ok(true),
+        Ok(Msg::Activate(challenge, reply)) => {
+            let answer = recorder.activate(&challenge);
+            if let Err(e) = &answer {
+                eprintln!("provenix-agent: credential activation failed: {e}");
+            }
+            let _ = reply.send(answer);
+            Ok(false)
+        }
+        Ok(Msg::Cosigned { body, sigs }) => {
+            match recorder.add_cosignatures(&body, &sigs) {
+                Ok(true) => eprintln!(
+                    "provenix-agent: {} witness cosignature(s) added to the checkpoint",
+                    sigs.len()
+                ),
+                Ok(false) => {} // a newer checkpoint is out; its own round follows
+                Err(e) => eprintln!("provenix-agent: cannot add cosignatures: {e}"),
+            }
+            Ok(false)
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(false)
+        }
+    }
+}
+
+/// The worker loop: record what is spooled, in batches, until told to
+/// stop ([`Msg::Stop`], honoured between batches). `published` is called
+/// with each new checkpoint.
 pub fn work(
     recorder: &mut Recorder,
     spool: &Spool,
     opts: &DaemonOptions,
-    wake: &Receiver<()>,
-    mut stop: impl FnMut() -> bool,
+    rx: &Receiver<Msg>,
+    mut published: impl FnMut(&[u8]),
 ) -> Result<()> {
     let mut first_seen: Option<Instant> = None;
-    while !stop() {
+    loop {
         let waiting = spool.list(opts.batch_size)?;
         if waiting.is_empty() {
             first_seen = None;
             // Also rescan now and then: the hook spools directly when the
             // daemon is unreachable, without waking anyone.
-            match wake.recv_timeout(Duration::from_secs(1)) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(200))
-                }
+            if wait(recorder, rx, Duration::from_secs(1))? {
+                return Ok(());
             }
             continue;
         }
         let since = *first_seen.get_or_insert_with(Instant::now);
         if waiting.len() < opts.batch_size && since.elapsed() < opts.batch_delay {
-            let _ = wake.recv_timeout(opts.batch_delay.saturating_sub(since.elapsed()));
+            if wait(
+                recorder,
+                rx,
+                opts.batch_delay.saturating_sub(since.elapsed()),
+            )? {
+                return Ok(());
+            }
             continue;
         }
         first_seen = None;
@@ -266,7 +326,11 @@ pub fn work(
         }
         // A TPM or log failure stops the daemon: nothing is removed from
         // the spool, so a restart takes the same jobs again.
+        let size = recorder.log().size();
         let outcomes = recorder.record(&jobs)?;
+        if recorder.log().size() != size {
+            published(recorder.log().checkpoint());
+        }
         for ((job, path), outcome) in jobs.iter().zip(&paths).zip(outcomes) {
             match outcome {
                 Outcome::Recorded(leaf) => {
@@ -287,10 +351,9 @@ pub fn work(
             }
         }
     }
-    Ok(())
 }
 
-/// A wake-up channel for [`spawn_acceptor`] and [`work`].
-pub fn wake_channel() -> (Sender<()>, Receiver<()>) {
+/// The channel to the worker ([`work`]).
+pub fn worker_channel() -> (Sender<Msg>, Receiver<Msg>) {
     channel()
 }

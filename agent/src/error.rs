@@ -66,6 +66,9 @@ pub enum AgentError {
     /// A configuration or state problem outside the TPM.
     #[error("{0}")]
     Config(String),
+    /// A check found something wrong (status, sign-cache): exit 1.
+    #[error("{0}")]
+    Unhealthy(String),
     /// An event-log error (the agent's CEL-JSON log).
     #[error(transparent)]
     EventLog(#[from] provenix_measured_boot::Error),

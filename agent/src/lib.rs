@@ -46,9 +46,13 @@ pub mod keys;
 pub mod log;
 pub mod measure;
 pub mod recorder;
+pub mod service;
+pub mod sign_cache;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod tpm;
+pub mod witness;
 
 pub use error::{AgentError, Result};
 

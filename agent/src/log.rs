@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use provenix_protocol::leaf::{decode_bundle, encode_bundle, MAX_LEAF};
 use provenix_protocol::merkle::leaf_hash;
-use provenix_protocol::note::{Checkpoint, KeyName, NoteSigningKey};
+use provenix_protocol::note::{Checkpoint, KeyName, Note, NoteSignature, NoteSigningKey};
 use provenix_protocol::tiles::{parse_tile, tile_bytes, TileId, TileKind, TiledTree, TILE_WIDTH};
 use provenix_protocol::Sha256Digest;
 
@@ -235,6 +235,23 @@ impl LogWriter {
         self.checkpoint = note;
         Ok(())
     }
+
+    /// Add witness cosignatures (checked by whoever collected them) to the
+    /// current checkpoint if its body is still `body`, replacing earlier
+    /// lines by the same witnesses; false when the log has moved on.
+    pub fn add_cosignatures(&mut self, body: &str, sigs: &[NoteSignature]) -> Result<bool> {
+        let mut note = Note::parse(&self.checkpoint)?;
+        if note.text() != body {
+            return Ok(false);
+        }
+        for sig in sigs {
+            note.add_signature(sig.clone())?;
+        }
+        let bytes = note.render().into_bytes();
+        write_durable(&self.dir.join(CHECKPOINT), &bytes, MODE)?;
+        self.checkpoint = bytes;
+        Ok(true)
+    }
 }
 
 /// Read the partial tiles and the partial entry bundle at the right edge
@@ -299,18 +316,31 @@ pub fn for_each_leaf(
     dir: &Path,
     from: u64,
     to: u64,
+    f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for_each_leaf_of(dir, from, to, to, f)
+}
+
+/// [`for_each_leaf`] for leaves `[from, to)` of a log whose published size
+/// is `size` (`to <= size`).
+pub fn for_each_leaf_of(
+    dir: &Path,
+    from: u64,
+    to: u64,
+    size: u64,
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
+    let to = to.min(size);
     let mut index = from;
     while index < to {
         let bundle = index / TILE_WIDTH as u64;
         let end = ((bundle + 1) * TILE_WIDTH as u64).min(to);
         let full_end = (bundle + 1) * TILE_WIDTH as u64;
-        // A full bundle if the tree has one, else the partial one for `to`.
-        let width = if full_end <= to {
+        // A full bundle if the tree has one, else the partial one for `size`.
+        let width = if full_end <= size {
             TILE_WIDTH as u16
         } else {
-            (to % TILE_WIDTH as u64) as u16
+            (size % TILE_WIDTH as u64) as u16
         };
         let leaves = read_bundle(dir, bundle, width)?;
         let first = (index % TILE_WIDTH as u64) as usize;
@@ -324,4 +354,82 @@ pub fn for_each_leaf(
         index = end;
     }
     Ok(())
+}
+
+/// Whether a writer (a running daemon, or `record`) holds the log's lock.
+pub fn writer_running(dir: &Path) -> bool {
+    let Ok(f) = File::open(dir.join(LOCK)) else {
+        return false;
+    };
+    matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// The checkpoint the log in `dir` has published (its bytes as served, and
+/// its body), or `None` before the first. Not verified: this is for the
+/// builder's own service, reading its own disk.
+pub fn published(dir: &Path) -> Result<Option<(Vec<u8>, Checkpoint)>> {
+    let path = dir.join(CHECKPOINT);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&path, e)),
+    };
+    let note = Note::parse(&bytes)?;
+    let cp = Checkpoint::parse_body(note.text())?;
+    Ok(Some((bytes, cp)))
+}
+
+/// The entry at leaf index `leaf` of a log of (published) size `size`, with
+/// its detached lists read from the `Blob` leaves right before it.
+pub fn read_entry(dir: &Path, leaf: u64, size: u64) -> Result<provenix_protocol::SignedEntry> {
+    use provenix_protocol::leaf::{Leaf, LeafReader, Record, BLOB_CHUNK};
+    let not_entry = || AgentError::Config(format!("leaf {leaf} of the log is not an entry"));
+    if leaf >= size {
+        return Err(not_entry());
+    }
+    let mut this = Vec::new();
+    for_each_leaf_of(dir, leaf, leaf + 1, size, |_, l| {
+        this = l.to_vec();
+        Ok(())
+    })?;
+    let blobs = match Leaf::decode(&this)? {
+        Leaf::Entry(e) => e.detached().map_or(0, |(_, len)| len.div_ceil(BLOB_CHUNK)) as u64,
+        _ => return Err(not_entry()),
+    };
+    let first = leaf.checked_sub(blobs).ok_or_else(not_entry)?;
+    let mut reader = LeafReader::new();
+    let mut found = None;
+    for_each_leaf_of(dir, first, leaf + 1, size, |_, l| {
+        if let Some(r) = reader.push(l)? {
+            found = Some(r);
+        }
+        Ok(())
+    })?;
+    match found {
+        Some(Record::Entry(e)) => Ok(*e),
+        _ => Err(not_entry()),
+    }
+}
+
+/// The consistency proof from size `old` to the published size `new` of
+/// the log in `dir`, computed from its hash tiles.
+pub fn consistency_proof(dir: &Path, old: u64, new: u64) -> Result<Vec<Sha256Digest>> {
+    use provenix_protocol::tiles::subtree_hash;
+    let mut read = |id: &TileId| {
+        parse_tile(
+            &read_tile(dir, id).map_err(|e| provenix_protocol::Error::InvalidValue {
+                what: "hash tile",
+                reason: if matches!(e, AgentError::Io { .. }) {
+                    "missing or unreadable"
+                } else {
+                    "unreadable"
+                },
+            })?,
+        )
+    };
+    Ok(provenix_protocol::merkle::consistency_proof_with(
+        old,
+        new,
+        &mut |lo, hi| subtree_hash(new, lo, hi, &mut read),
+    )?)
 }

@@ -233,6 +233,53 @@ enum Command {
         /// How long a job may wait for its batch to fill (milliseconds).
         #[arg(long, env = "PROVENIX_BATCH_DELAY_MS")]
         batch_delay_ms: Option<u64>,
+        /// Serve the log here (docs/service.md), e.g. `[::]:8443`.
+        #[arg(long, env = "PROVENIX_LISTEN", value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// TLS certificate chain (PEM) for the service.
+        #[arg(long, env = "PROVENIX_TLS_CERT", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM) for the service.
+        #[arg(long, env = "PROVENIX_TLS_KEY", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP (only on a loopback address).
+        #[arg(long, env = "PROVENIX_PLAIN_HTTP")]
+        plain_http: bool,
+    },
+    /// Show the enrollment, whether SK unseals in this boot state, the job
+    /// queue, the log and its last batch. Exit 1 when not enrolled or when
+    /// SK cannot be derived.
+    Status {
+        /// The agent's state directory.
+        #[arg(long, env = "PROVENIX_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// The log directory.
+        #[arg(long, env = "PROVENIX_LOG_DIR")]
+        log_dir: Option<PathBuf>,
+        /// The job spool.
+        #[arg(long, env = "PROVENIX_SPOOL_DIR")]
+        spool_dir: Option<PathBuf>,
+        /// Do not open the TPM to check SK (when no daemon holds it).
+        #[arg(long)]
+        no_tpm: bool,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add this builder's Nix `Sig:` lines (by LK, over the fields its log
+    /// attests) to the narinfos of a binary cache it uploaded to. The
+    /// signatures come from the running daemon's service; a narinfo whose
+    /// NarHash, NarSize or References differ from the log's is reported
+    /// and left alone (exit 1).
+    SignCache {
+        /// The binary cache: `file:///path` or a directory.
+        cache: String,
+        /// The agent's service (default: from `listen` in the configuration).
+        #[arg(long, env = "PROVENIX_AGENT_URL", value_name = "URL")]
+        agent: Option<String>,
+        /// Root certificates (PEM) for HTTPS to the service.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// Extend a PCR (SHA-256 bank) with the SHA-256 of a string. For tests
     /// and demos on a software TPM only: refused on a hardware TPM.
@@ -286,7 +333,8 @@ fn main() -> ExitCode {
             match e {
                 AgentError::SoftwareTpmRefused { .. }
                 | AgentError::Tpm { .. }
-                | AgentError::KeyMismatch { .. } => ExitCode::from(1),
+                | AgentError::KeyMismatch { .. }
+                | AgentError::Unhealthy(_) => ExitCode::from(1),
                 _ => ExitCode::from(2),
             }
         }
@@ -679,10 +727,14 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             source,
             batch_size,
             batch_delay_ms,
+            listen,
+            tls_cert,
+            tls_key,
+            plain_http,
         } => {
             use provenix_agent::daemon::{
-                bind, spawn_acceptor, wake_channel, work, DaemonOptions, DEFAULT_BATCH_DELAY,
-                DEFAULT_BATCH_SIZE, DEFAULT_SOCKET,
+                bind, spawn_acceptor, work, worker_channel, DaemonOptions, Msg,
+                DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_SOCKET,
             };
             use provenix_agent::recorder::Recorder;
             use provenix_agent::spool::Spool;
@@ -707,10 +759,124 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                     .or(file.batch_delay_ms)
                     .map_or(DEFAULT_BATCH_DELAY, std::time::Duration::from_millis),
             };
+            let listen = match listen {
+                Some(l) => Some(l),
+                None => file
+                    .listen
+                    .as_deref()
+                    .map(|l| {
+                        l.parse::<std::net::SocketAddr>()
+                            .map_err(|e| AgentError::Config(format!("listen = {l:?}: {e}")))
+                    })
+                    .transpose()?,
+            };
+            let tls = match (
+                tls_cert.or(file.tls_cert.clone()),
+                tls_key.or(file.tls_key.clone()),
+            ) {
+                (Some(cert), Some(key)) => Some(provenix_io::TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => {
+                    return Err(AgentError::Config(
+                        "tls_cert and tls_key go together".into(),
+                    ))
+                }
+            };
+            let witnesses = file
+                .witnesses
+                .iter()
+                .flatten()
+                .map(provenix_agent::witness::Witness::new)
+                .collect::<Result<Vec<_>, _>>()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| AgentError::Config(format!("cannot start the runtime: {e}")))?;
             let mut recorder = Recorder::open(Tpm::open(cfg)?, &state, &opts)?;
             let listener = bind(&d.socket)?;
-            let (tx, rx) = wake_channel();
-            spawn_acceptor(listener, spool.clone(), d.allowed_uids.clone(), tx);
+            let (tx, rx) = worker_channel();
+            spawn_acceptor(listener, spool.clone(), d.allowed_uids.clone(), tx.clone());
+            // SIGTERM / SIGINT: finish the batch in hand, stop serving.
+            let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+            let stop_tx = std::sync::Arc::new(stop_tx);
+            {
+                let (stop_tx, tx) = (std::sync::Arc::clone(&stop_tx), tx.clone());
+                let mut term = rt
+                    .block_on(async {
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    })
+                    .map_err(|e| AgentError::Config(format!("SIGTERM handler: {e}")))?;
+                rt.spawn(async move {
+                    tokio::select! {
+                        _ = term.recv() => eprintln!("provenix-agent: SIGTERM: finishing the batch in hand"),
+                        _ = tokio::signal::ctrl_c() => eprintln!("provenix-agent: SIGINT: finishing the batch in hand"),
+                    }
+                    let _ = stop_tx.send(true);
+                    let _ = tx.send(Msg::Stop);
+                });
+            }
+            let server = match listen {
+                None => None,
+                Some(addr) => {
+                    let mut lo = provenix_io::ListenOptions::new(
+                        addr,
+                        tls,
+                        plain_http || file.plain_http.unwrap_or(false),
+                    );
+                    if let Some(m) = file.max_connections {
+                        lo.max_connections = m;
+                    }
+                    let scheme = lo.scheme();
+                    let server = rt
+                        .block_on(provenix_io::Server::bind(lo))
+                        .map_err(|e| AgentError::Config(e.to_string()))?;
+                    let bound = server
+                        .local_addr()
+                        .map_err(|e| AgentError::Config(e.to_string()))?;
+                    let lk = recorder.log_key().to_bytes();
+                    let ctx = provenix_agent::service::ServiceContext {
+                        log_dir: opts.log_dir.clone(),
+                        state: StateDir::open(&state_path)?,
+                        spool: spool.clone(),
+                        firmware_event_log: file
+                            .firmware_event_log
+                            .clone()
+                            .unwrap_or_else(|| PathBuf::from(DEFAULT_EVENT_LOG)),
+                        nix_key: provenix_protocol::nix_sig::NixSecretKey::from_seed(
+                            &provenix_agent::service::nix_key_name(recorder.builder()),
+                            &lk,
+                        )?,
+                        worker: tx.clone(),
+                        activations_per_minute: file
+                            .activations_per_minute
+                            .unwrap_or(provenix_agent::service::DEFAULT_ACTIVATIONS_PER_MINUTE),
+                    };
+                    let handler = provenix_agent::service::handler(ctx);
+                    eprintln!("provenix-agent: serving the log at {scheme}://{bound}/");
+                    Some(rt.spawn(server.run(handler, async move {
+                        let _ = stop_rx.wait_for(|s| *s).await;
+                    })))
+                }
+            };
+            let witness_tx = if witnesses.is_empty() {
+                None
+            } else {
+                let client = provenix_io::client(
+                    file.ca_file.as_deref(),
+                    std::time::Duration::from_secs(10),
+                )
+                .map_err(|e| AgentError::Config(e.to_string()))?;
+                let w = provenix_agent::witness::spawn(
+                    witnesses,
+                    client,
+                    opts.log_dir.clone(),
+                    tx.clone(),
+                );
+                // The checkpoint at start may not be cosigned yet.
+                let _ = w.send(recorder.log().checkpoint().to_vec());
+                Some(w)
+            };
             eprintln!(
                 "provenix-agent: builder {} serving {} (log {}, {} leaves; {} jobs spooled)",
                 recorder.builder(),
@@ -719,7 +885,137 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 recorder.log().size(),
                 spool.depth()
             );
-            work(&mut recorder, &spool, &d, &rx, || false)
+            let result = work(&mut recorder, &spool, &d, &rx, |cp| {
+                if let Some(w) = &witness_tx {
+                    let _ = w.send(cp.to_vec());
+                }
+            });
+            let _ = stop_tx.send(true);
+            if let Some(server) = server {
+                let _ = rt.block_on(server);
+            }
+            let _ = std::fs::remove_file(&d.socket);
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            if result.is_ok() {
+                eprintln!("provenix-agent: stopped");
+            }
+            result
+        }
+        Command::Status {
+            state_dir,
+            log_dir,
+            spool_dir,
+            no_tpm,
+            json,
+        } => {
+            use provenix_agent::config::DEFAULT_LOG_DIR;
+            use provenix_agent::recorder::LogView;
+            use provenix_agent::spool::Spool;
+            let state_path = state_dir_of(state_dir, file);
+            let state = StateDir::open(&state_path)?;
+            let log_dir = log_dir
+                .or_else(|| file.log_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+            let spool = Spool::open(
+                &spool_dir
+                    .or_else(|| file.spool_dir.clone())
+                    .unwrap_or_else(|| state_path.join("spool")),
+            )?;
+            let enrolled = state.exists(provenix_agent::enroll::ENROLLMENT_FILE);
+            let mut healthy = enrolled;
+            let keys = if !enrolled {
+                "not enrolled".to_string()
+            } else if provenix_agent::log::writer_running(&log_dir) {
+                "derived by the running daemon (it holds the log)".to_string()
+            } else if no_tpm {
+                "not checked (--no-tpm)".to_string()
+            } else {
+                match Tpm::open(cfg).and_then(|mut t| load_keys(&mut t, &state)) {
+                    Ok(_) => "derivable: this boot state is the enrolled one".to_string(),
+                    Err(e) => {
+                        healthy = false;
+                        format!("NOT derivable: {e}")
+                    }
+                }
+            };
+            let st = provenix_agent::status::collect(
+                &state,
+                &spool,
+                &log_dir,
+                &mut LogView::default(),
+                keys,
+            )?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&st).map_err(|e| AgentError::Config(e.to_string()))?
+                );
+            } else {
+                print!("{}", st.to_text());
+            }
+            if healthy {
+                Ok(())
+            } else {
+                Err(AgentError::Unhealthy(
+                    "not enrolled, or SK cannot be derived in this boot state".into(),
+                ))
+            }
+        }
+        Command::SignCache {
+            cache,
+            agent,
+            ca_file,
+        } => {
+            let agent = match agent {
+                Some(a) => a,
+                None => {
+                    let l = file.listen.as_deref().ok_or_else(|| {
+                        AgentError::Config(
+                            "no --agent URL, and no `listen` in the configuration".into(),
+                        )
+                    })?;
+                    let l: std::net::SocketAddr = l
+                        .parse()
+                        .map_err(|e| AgentError::Config(format!("listen = {l:?}: {e}")))?;
+                    let host = if l.ip().is_unspecified() {
+                        format!("localhost:{}", l.port())
+                    } else {
+                        l.to_string()
+                    };
+                    let scheme = if file.plain_http.unwrap_or(false) {
+                        "http"
+                    } else {
+                        "https"
+                    };
+                    format!("{scheme}://{host}")
+                }
+            };
+            let client = provenix_io::client(
+                ca_file.as_deref().or(file.ca_file.as_deref()),
+                std::time::Duration::from_secs(30),
+            )
+            .map_err(|e| AgentError::Config(e.to_string()))?;
+            let dir = PathBuf::from(cache.strip_prefix("file://").unwrap_or(&cache));
+            let r = provenix_agent::sign_cache::sign_cache(&client, &agent, &dir)?;
+            println!(
+                "{}: {} signed, {} already signed, {} not in this builder's log, {} differing from the log",
+                dir.display(),
+                r.signed,
+                r.already,
+                r.not_in_log,
+                r.differing.len()
+            );
+            for d in &r.differing {
+                println!("  DIFFERS: {d}");
+            }
+            if r.differing.is_empty() {
+                Ok(())
+            } else {
+                Err(AgentError::Unhealthy(format!(
+                    "{} narinfo(s) differ from what this builder's log attests",
+                    r.differing.len()
+                )))
+            }
         }
         Command::DebugExtend { pcr, data } => {
             let mut tpm = Tpm::open(cfg)?;

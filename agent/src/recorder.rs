@@ -83,7 +83,8 @@ fn outputs_digest(e: &Entry) -> Sha256Digest {
 }
 
 impl LogIndex {
-    fn add(&mut self, leaf: u64, e: &Entry) {
+    /// Note the entry at `leaf`.
+    pub fn add(&mut self, leaf: u64, e: &Entry) {
         self.by_drv
             .entry(e.drv_path.clone())
             .or_default()
@@ -179,53 +180,102 @@ pub fn booted_system(tpm: &mut Tpm, state: &StateDir, system_pcr: u8) -> Result<
     Ok(m.digest())
 }
 
-/// What a scan of the log found.
-struct Scan {
-    position: LogPosition,
-    index: LogIndex,
-    enrolled: Option<BuilderId>,
-    sk_in_log: Option<[u8; 32]>,
+/// The last batch attestation in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastBatch {
+    /// Its leaf index.
+    pub leaf: u64,
+    /// Its counter value.
+    pub counter: u64,
+    /// Entries it attests.
+    pub entries: u64,
 }
 
-fn scan(dir: &Path, size: u64) -> Result<Scan> {
-    let mut s = Scan {
-        position: LogPosition {
-            last_counter: None,
-            previous_batch: Sha256Digest([0; 32]),
-            first_leaf: size,
-        },
-        index: LogIndex::default(),
-        enrolled: None,
-        sk_in_log: None,
-    };
-    let mut reader = LeafReader::new();
-    let mut unattested = 0u64;
-    for_each_leaf(dir, 0, size, |i, leaf| {
-        match reader.push(leaf)? {
-            Some(Record::Entry(e)) => {
-                s.index.add(i, e.entry());
-                unattested += 1;
-            }
-            Some(Record::Batch(b)) => {
-                s.position.last_counter = Some(Counter(b.counter));
-                s.position.previous_batch = leaf_hash(leaf);
-                unattested = 0;
-            }
-            Some(Record::Enrollment(e)) => {
-                s.enrolled = Some(e.builder_id()?);
-                s.sk_in_log = Some(e.signing_key.public_key);
-            }
-            Some(Record::KeyRebinding(r)) => s.sk_in_log = Some(r.signing_key.public_key),
-            Some(_) | None => {}
+/// What reading the log found, kept up to date leaf by leaf: the recorder
+/// scans the whole log once at start, the service follows each checkpoint.
+pub struct LogView {
+    /// Leaves read.
+    pub size: u64,
+    /// Where derivations and outputs appear.
+    pub index: LogIndex,
+    /// The batch chain's position after the leaves read.
+    pub position: LogPosition,
+    /// The last batch read.
+    pub last_batch: Option<LastBatch>,
+    /// The builder the log's enrollment names.
+    pub enrolled: Option<BuilderId>,
+    /// The SK in force after the leaves read.
+    pub sk_in_log: Option<[u8; 32]>,
+    /// Entries read since the last batch.
+    pub unattested: u64,
+    reader: LeafReader,
+}
+
+impl Default for LogView {
+    fn default() -> Self {
+        Self {
+            size: 0,
+            index: LogIndex::default(),
+            position: LogPosition {
+                last_counter: None,
+                previous_batch: Sha256Digest([0; 32]),
+                first_leaf: 0,
+            },
+            last_batch: None,
+            enrolled: None,
+            sk_in_log: None,
+            unattested: 0,
+            reader: LeafReader::new(),
         }
+    }
+}
+
+impl LogView {
+    /// Read the leaves `[self.size, to)` of the log in `dir`; `to` must be
+    /// a size the log published.
+    pub fn catch_up(&mut self, dir: &Path, to: u64) -> Result<()> {
+        let from = self.size;
+        for_each_leaf(dir, from, to, |i, leaf| {
+            match self.reader.push(leaf)? {
+                Some(Record::Entry(e)) => {
+                    self.index.add(i, e.entry());
+                    self.unattested += 1;
+                }
+                Some(Record::Batch(b)) => {
+                    self.position.last_counter = Some(Counter(b.counter));
+                    self.position.previous_batch = leaf_hash(leaf);
+                    self.last_batch = Some(LastBatch {
+                        leaf: i,
+                        counter: b.counter,
+                        entries: self.unattested,
+                    });
+                    self.unattested = 0;
+                }
+                Some(Record::Enrollment(e)) => {
+                    self.enrolled = Some(e.builder_id()?);
+                    self.sk_in_log = Some(e.signing_key.public_key);
+                }
+                Some(Record::KeyRebinding(r)) => self.sk_in_log = Some(r.signing_key.public_key),
+                Some(_) | None => {}
+            }
+            Ok(())
+        })?;
+        self.size = self.size.max(to);
+        self.position.first_leaf = self.size;
         Ok(())
-    })?;
-    reader.finish()?;
-    if unattested > 0 {
+    }
+}
+
+fn scan(dir: &Path, size: u64) -> Result<LogView> {
+    let mut s = LogView::default();
+    s.catch_up(dir, size)?;
+    std::mem::take(&mut s.reader).finish()?;
+    if s.unattested > 0 {
         return Err(AgentError::Config(format!(
-            "{}: the log ends with {unattested} entries no batch attests; it was not written by \
+            "{}: the log ends with {} entries no batch attests; it was not written by \
              provenix-agent",
-            dir.display()
+            dir.display(),
+            s.unattested
         )));
     }
     Ok(s)
@@ -311,6 +361,31 @@ impl Recorder {
     /// LK (for Nix `Sig:` lines).
     pub fn log_key(&self) -> &ed25519_dalek::SigningKey {
         &self.keys.lk
+    }
+
+    /// Answer a credential-activation challenge for this builder's AK
+    /// (TPM2_ActivateCredential under the EK).
+    pub fn activate(
+        &mut self,
+        challenge: &provenix_protocol::tpm::CredentialChallenge,
+    ) -> Result<provenix_protocol::tpm::CredentialAnswer> {
+        let e = &self.keys.enrollment;
+        let secret = self
+            .tpm
+            .activate_credential(e.ek_kind, e.ak_handle, challenge)?;
+        Ok(provenix_protocol::tpm::CredentialAnswer {
+            secret: provenix_protocol::tpm::Digest::new(&secret)?,
+        })
+    }
+
+    /// Add witness cosignatures to the checkpoint (see
+    /// [`LogWriter::add_cosignatures`]).
+    pub fn add_cosignatures(
+        &mut self,
+        body: &str,
+        sigs: &[provenix_protocol::note::NoteSignature],
+    ) -> Result<bool> {
+        self.log.add_cosignatures(body, sigs)
     }
 
     /// Paths cached with content hashes.

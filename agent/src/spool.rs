@@ -97,23 +97,18 @@ impl Spool {
 
     /// Jobs waiting.
     pub fn depth(&self) -> usize {
-        std::fs::read_dir(&self.dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| {
-                        e.file_name()
-                            .to_str()
-                            .is_some_and(|n| n.ends_with(".job") && !n.starts_with('.'))
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+        count_jobs(&self.dir)
+    }
+
+    /// Jobs that could not be recorded (in `failed/`).
+    pub fn failed(&self) -> usize {
+        count_jobs(&self.dir.join("failed"))
     }
 
     /// Remove a done job (durably).
     pub fn done(&self, path: &Path) -> Result<()> {
         match std::fs::remove_file(path) {
-            Ok(()) => crate::fsio::sync_dir(&self.dir),
+            Ok(()) => Ok(crate::fsio::sync_dir(&self.dir)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(path, e)),
         }
@@ -129,6 +124,21 @@ impl Spool {
         write_durable(&failed.join(reason_name), reason.as_bytes(), 0o600)?;
         std::fs::rename(path, failed.join(name)).map_err(|e| io(path, e))?;
         crate::fsio::sync_dir(&failed)?;
-        crate::fsio::sync_dir(&self.dir)
+        Ok(crate::fsio::sync_dir(&self.dir)?)
     }
+}
+
+/// `*.job` files in `dir` (0 if it cannot be read).
+fn count_jobs(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.ends_with(".job") && !n.starts_with('.'))
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }

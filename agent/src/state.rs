@@ -43,7 +43,7 @@ impl StateDir {
     /// Write `name` crash-safe: after this returns the file holds `bytes`
     /// even across a power cut; before, it holds its old contents.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_durable(&self.file(name), bytes, 0o600)
+        Ok(write_durable(&self.file(name), bytes, 0o600)?)
     }
 
     /// Read `name`.

@@ -75,7 +75,7 @@ pub fn root(leaf_hashes: &[Sha256Digest]) -> Sha256Digest {
 }
 
 /// Largest power of two strictly below `n` (for `n >= 2`).
-fn split_point(n: usize) -> usize {
+fn split_point(n: u64) -> u64 {
     let mut k = 1;
     while k < n - k {
         k <<= 1;
@@ -101,31 +101,58 @@ fn check_proof_len(len: usize) -> Result<()> {
 /// The inclusion proof (audit path) of leaf `index` in the tree of
 /// `leaf_hashes`, nearest sibling first (RFC 6962 §2.1.1 `PATH`).
 pub fn inclusion_proof(leaf_hashes: &[Sha256Digest], index: u64) -> Result<Vec<Sha256Digest>> {
-    let index = usize::try_from(index).map_err(|_| proof_error("leaf index out of range"))?;
-    if index >= leaf_hashes.len() {
+    inclusion_proof_with(index, leaf_hashes.len() as u64, &mut in_memory(leaf_hashes))
+}
+
+/// The Merkle tree hash of leaves `[lo, hi)` of `leaf_hashes`.
+fn in_memory(leaf_hashes: &[Sha256Digest]) -> impl FnMut(u64, u64) -> Result<Sha256Digest> + '_ {
+    |lo, hi| {
+        let range = usize::try_from(lo)
+            .ok()
+            .zip(usize::try_from(hi).ok())
+            .and_then(|(lo, hi)| leaf_hashes.get(lo..hi))
+            .ok_or(proof_error("internal range out of bounds"))?;
+        Ok(root_from_leaf_hashes(range))
+    }
+}
+
+/// [`inclusion_proof`] for a tree of `size` leaves whose subtree hashes
+/// come from `subtree(lo, hi)` (the Merkle tree hash of leaves `[lo, hi)`;
+/// asked only for ranges RFC 6962 proofs use: `lo` a multiple of the
+/// largest power of two not above `hi - lo`), e.g. read from tiles.
+pub fn inclusion_proof_with(
+    index: u64,
+    size: u64,
+    subtree: &mut impl FnMut(u64, u64) -> Result<Sha256Digest>,
+) -> Result<Vec<Sha256Digest>> {
+    if index >= size {
         return Err(proof_error("leaf index out of range"));
     }
     let mut proof = Vec::new();
-    path(index, leaf_hashes, &mut proof)?;
+    path(index, 0, size, subtree, &mut proof)?;
     check_proof_len(proof.len())?;
     Ok(proof)
 }
 
-/// RFC 6962 `PATH(m, D[n])`, appending to `out` (deepest sibling first).
-fn path(m: usize, leaves: &[Sha256Digest], out: &mut Vec<Sha256Digest>) -> Result<()> {
-    if leaves.len() <= 1 {
+/// RFC 6962 `PATH(m, D[lo:hi])`, appending to `out` (deepest sibling first).
+fn path(
+    m: u64,
+    lo: u64,
+    hi: u64,
+    subtree: &mut impl FnMut(u64, u64) -> Result<Sha256Digest>,
+    out: &mut Vec<Sha256Digest>,
+) -> Result<()> {
+    let n = hi - lo;
+    if n <= 1 {
         return Ok(());
     }
-    let k = split_point(leaves.len());
-    let (left, right) = leaves
-        .split_at_checked(k)
-        .ok_or(proof_error("internal split out of range"))?;
+    let k = split_point(n);
     if m < k {
-        path(m, left, out)?;
-        out.push(root_from_leaf_hashes(right));
+        path(m, lo, lo + k, subtree, out)?;
+        out.push(subtree(lo + k, hi)?);
     } else {
-        path(m - k, right, out)?;
-        out.push(root_from_leaf_hashes(left));
+        path(m - k, lo + k, hi, subtree, out)?;
+        out.push(subtree(lo, lo + k)?);
     }
     Ok(())
 }
@@ -175,43 +202,55 @@ pub fn verify_inclusion(
 /// tree of all `leaf_hashes` (RFC 6962 §2.1.2 `PROOF`). Empty when
 /// `old_size` is 0 or equals the new size.
 pub fn consistency_proof(leaf_hashes: &[Sha256Digest], old_size: u64) -> Result<Vec<Sha256Digest>> {
-    let m = usize::try_from(old_size).map_err(|_| proof_error("old size exceeds new size"))?;
-    if m > leaf_hashes.len() {
+    consistency_proof_with(
+        old_size,
+        leaf_hashes.len() as u64,
+        &mut in_memory(leaf_hashes),
+    )
+}
+
+/// [`consistency_proof`] from `old_size` to `new_size` leaves, with subtree
+/// hashes from `subtree` as in [`inclusion_proof_with`].
+pub fn consistency_proof_with(
+    old_size: u64,
+    new_size: u64,
+    subtree: &mut impl FnMut(u64, u64) -> Result<Sha256Digest>,
+) -> Result<Vec<Sha256Digest>> {
+    if old_size > new_size {
         return Err(proof_error("old size exceeds new size"));
     }
     let mut proof = Vec::new();
-    if m == 0 || m == leaf_hashes.len() {
+    if old_size == 0 || old_size == new_size {
         return Ok(proof);
     }
-    subproof(m, leaf_hashes, true, &mut proof)?;
+    subproof(old_size, 0, new_size, true, subtree, &mut proof)?;
     check_proof_len(proof.len())?;
     Ok(proof)
 }
 
-/// RFC 6962 `SUBPROOF(m, D[n], b)`, appending to `out`.
+/// RFC 6962 `SUBPROOF(m, D[lo:hi], b)`, appending to `out`.
 fn subproof(
-    m: usize,
-    leaves: &[Sha256Digest],
+    m: u64,
+    lo: u64,
+    hi: u64,
     complete: bool,
+    subtree: &mut impl FnMut(u64, u64) -> Result<Sha256Digest>,
     out: &mut Vec<Sha256Digest>,
 ) -> Result<()> {
-    let n = leaves.len();
+    let n = hi - lo;
     if m == n {
         if !complete {
-            out.push(root_from_leaf_hashes(leaves));
+            out.push(subtree(lo, hi)?);
         }
         return Ok(());
     }
     let k = split_point(n);
-    let (left, right) = leaves
-        .split_at_checked(k)
-        .ok_or(proof_error("internal split out of range"))?;
     if m <= k {
-        subproof(m, left, complete, out)?;
-        out.push(root_from_leaf_hashes(right));
+        subproof(m, lo, lo + k, complete, subtree, out)?;
+        out.push(subtree(lo + k, hi)?);
     } else {
-        subproof(m - k, right, false, out)?;
-        out.push(root_from_leaf_hashes(left));
+        subproof(m - k, lo + k, hi, false, subtree, out)?;
+        out.push(subtree(lo, lo + k)?);
     }
     Ok(())
 }
@@ -712,7 +751,7 @@ mod tests {
             0 => empty_root(),
             1 => leaves[0],
             n => {
-                let k = split_point(n);
+                let k = split_point(n as u64) as usize;
                 node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
             }
         }

@@ -192,6 +192,67 @@ fn perfect_root(hashes: &[Sha256Digest]) -> Sha256Digest {
     level.first().copied().unwrap_or(Sha256Digest([0; 32]))
 }
 
+/// The Merkle tree hash of leaves `[lo, hi)` of a tree of `size` leaves,
+/// from its stored hash tiles: `read(id)` returns a tile's hashes. The range
+/// must be one RFC 6962 proofs use (see
+/// [`crate::merkle::inclusion_proof_with`]): it splits into perfect subtrees,
+/// each aligned to its size, and each such subtree is computed from at most
+/// 128 hashes of one tile.
+pub fn subtree_hash(
+    size: u64,
+    lo: u64,
+    hi: u64,
+    read: &mut impl FnMut(&TileId) -> Result<Vec<Sha256Digest>>,
+) -> Result<Sha256Digest> {
+    let bad = |reason| Error::InvalidValue {
+        what: "subtree range",
+        reason,
+    };
+    if lo >= hi || hi > size {
+        return Err(bad("empty or beyond the tree"));
+    }
+    let n = hi - lo;
+    if !n.is_power_of_two() {
+        let mut k = 1u64;
+        while k < n - k {
+            k <<= 1;
+        }
+        let left = subtree_hash(size, lo, lo + k, read)?;
+        let right = subtree_hash(size, lo + k, hi, read)?;
+        return Ok(node_hash(&left, &right));
+    }
+    if !lo.is_multiple_of(n) {
+        return Err(bad("a perfect subtree not aligned to its size"));
+    }
+    // The node at height h = log2(n), index lo / n: stored at tile level
+    // h / 8 as the fold of 2^(h % 8) consecutive hashes of one tile.
+    let h = n.trailing_zeros();
+    let level = h / 8;
+    let span = 1usize << (h % 8);
+    let first = lo >> (8 * level); // index among that level's hashes
+    let count = size >> (8 * level); // hashes stored at that level
+    let tile = first / TILE_WIDTH as u64;
+    let width = if (tile + 1) * TILE_WIDTH as u64 <= count {
+        TILE_WIDTH as u16
+    } else {
+        (count % TILE_WIDTH as u64) as u16
+    };
+    let id = TileId {
+        kind: TileKind::Hashes(level as u8),
+        index: tile,
+        width,
+    };
+    let hashes = read(&id)?;
+    if hashes.len() != usize::from(width) {
+        return Err(bad("a tile of the wrong width"));
+    }
+    let at = (first % TILE_WIDTH as u64) as usize;
+    let run = hashes
+        .get(at..at + span)
+        .ok_or(bad("the subtree is not within its tile"))?;
+    Ok(perfect_root(run))
+}
+
 /// Tiles as bytes: the concatenated 32-byte hashes.
 pub fn tile_bytes(hashes: &[Sha256Digest]) -> Vec<u8> {
     hashes.iter().flat_map(|h| h.0).collect()
@@ -463,5 +524,58 @@ mod tests {
         assert_eq!(root(&leaves[..65_536]), perfect_root(&l1.1));
         assert_eq!(parse_tile(&tile_bytes(&l1.1)).unwrap(), l1.1);
         assert!(parse_tile(&[0; 33]).is_err());
+    }
+
+    #[test]
+    fn proofs_from_tiles_equal_proofs_from_leaves() {
+        use crate::merkle::{
+            consistency_proof, consistency_proof_with, inclusion_proof, inclusion_proof_with,
+        };
+        use std::collections::BTreeMap;
+        let leaves: Vec<Sha256Digest> = (0u32..70_000)
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut tree = TiledTree::new();
+        let mut stored: BTreeMap<TileId, Vec<Sha256Digest>> = BTreeMap::new();
+        for (i, h) in leaves.iter().enumerate() {
+            stored.extend(tree.append(*h).unwrap());
+            let n = i as u64 + 1;
+            if ![1, 2, 300, 65_536, 65_537, 70_000].contains(&n) {
+                continue;
+            }
+            let mut tiles = stored.clone();
+            for (id, hashes) in tree.partial_tiles() {
+                tiles.insert(id, hashes.to_vec());
+            }
+            let mut reads = 0;
+            let mut read = |id: &TileId| {
+                reads += 1;
+                tiles
+                    .get(id)
+                    .cloned()
+                    .ok_or(Error::Truncated { what: "tile" })
+            };
+            let mut sub = |lo, hi| subtree_hash(n, lo, hi, &mut read);
+            for old in [1, 2, 255, 256, 257, 1000, 65_535, 65_536, 69_999, 70_000] {
+                if old > n {
+                    continue;
+                }
+                assert_eq!(
+                    consistency_proof_with(old, n, &mut sub).unwrap(),
+                    consistency_proof(&leaves[..n as usize], old).unwrap(),
+                    "consistency {old} -> {n}"
+                );
+                let index = old - 1;
+                assert_eq!(
+                    inclusion_proof_with(index, n, &mut sub).unwrap(),
+                    inclusion_proof(&leaves[..n as usize], index).unwrap(),
+                    "inclusion of {index} in {n}"
+                );
+            }
+            assert_eq!(sub(0, n).unwrap(), root(&leaves[..n as usize]));
+            assert!(sub(1, 3).is_err(), "an unaligned perfect range is refused");
+            assert!(sub(0, n + 1).is_err());
+            assert!(reads > 0);
+        }
     }
 }

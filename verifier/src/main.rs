@@ -15,6 +15,7 @@ use provenix_protocol::{nar, SignedEntry};
 
 mod eventlog_cmd;
 mod predict_cmd;
+mod witness_cmd;
 
 /// provenix: check Nix build provenance against TPM-attested builder logs.
 #[derive(Parser)]
@@ -46,6 +47,11 @@ enum Command {
     /// Work with provenance entries.
     #[command(subcommand)]
     Entry(EntryCommand),
+    /// A C2SP tlog-witness: cosign builder log checkpoints that are
+    /// consistent with the last one cosigned (split views then cannot both
+    /// be cosigned).
+    #[command(subcommand)]
+    Witness(witness_cmd::WitnessCommand),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -139,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => entry_show(json, sk_public.as_deref(), &bundles),
         Command::Eventlog { json, ccel, files } => eventlog_cmd::run(json, ccel, &files),
         Command::Predict(args) => predict_cmd::run(&args),
+        Command::Witness(cmd) => witness_cmd::run(cmd),
     }
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct Builder {
     pub(crate) nix: NixDaemon,
     pub(crate) work: tempfile::TempDir,
     pub(crate) daemon: Option<Child>,
+    /// The agent's configuration file (default: none, /dev/null).
+    pub(crate) config: PathBuf,
 }
 
 impl Builder {
@@ -100,6 +102,7 @@ impl Builder {
             nix,
             work,
             daemon: None,
+            config: PathBuf::from("/dev/null"),
         };
         // Boot: a system closure built in this store, measured from content.
         let system = b
@@ -145,7 +148,7 @@ impl Builder {
             .env("PROVENIX_STORE_ROOT", self.nix.store_root())
             .env("PROVENIX_SOCKET", self.socket())
             .env("PROVENIX_SPOOL_DIR", self.spool())
-            .env("PROVENIX_CONFIG", "/dev/null");
+            .env("PROVENIX_CONFIG", &self.config);
         c
     }
 
@@ -178,6 +181,25 @@ impl Builder {
                 "daemon did not listen: {}",
                 self.daemon_log()
             );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The base URL the daemon's service announced (waits up to 20 s).
+    pub(crate) fn service_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.daemon_log();
+            if let Some(at) = log.find("serving the log at ") {
+                let rest = &log[at + "serving the log at ".len()..];
+                return rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_string();
+            }
+            assert!(Instant::now() < deadline, "no service: {log}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

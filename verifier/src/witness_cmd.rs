@@ -1,0 +1,115 @@
+//! `provenix witness init` and `provenix witness serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use provenix_protocol::note::{CosignerSigningKey, KeyName, NoteVerifierKey};
+use provenix_verifier::witness::Witness;
+
+#[derive(Subcommand)]
+pub(crate) enum WitnessCommand {
+    /// Create a witness key: writes the signer key (secret, mode 0600) and
+    /// prints the verifier key that logs and policies name.
+    Init {
+        /// The witness's name (e.g. its host name).
+        #[arg(long)]
+        name: String,
+        /// Where to write the signer key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Serve C2SP tlog-witness `POST /add-checkpoint` for the given logs.
+    Serve {
+        /// The witness's signer key (from `provenix witness init`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// A log to follow: its checkpoint verifier key, whose name is the
+        /// log's origin (`provenix/<AK name hex>` for a builder).
+        #[arg(long = "log", value_name = "VKEY", required = true)]
+        logs: Vec<String>,
+        /// Where the witness keeps what it cosigned, per log.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Listen here.
+        #[arg(long, value_name = "ADDR")]
+        listen: SocketAddr,
+        /// TLS certificate chain (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP (loopback addresses only).
+        #[arg(long)]
+        plain_http: bool,
+    },
+}
+
+pub(crate) fn run(cmd: WitnessCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        WitnessCommand::Init { name, key } => {
+            let mut seed = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+            let signer = CosignerSigningKey::new(
+                KeyName::new(&name).context("--name")?,
+                ed25519_dalek::SigningKey::from_bytes(&seed),
+            );
+            if key.exists() {
+                anyhow::bail!("{} exists; not overwriting a key", key.display());
+            }
+            provenix_io::durable::write_durable(
+                &key,
+                format!("{}\n", signer.to_signer_key_string()).as_bytes(),
+                0o600,
+            )?;
+            println!("{}", signer.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
+        WitnessCommand::Serve {
+            key,
+            logs,
+            state_dir,
+            listen,
+            tls_cert,
+            tls_key,
+            plain_http,
+        } => {
+            let skey = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let signer = CosignerSigningKey::parse(skey.trim())
+                .with_context(|| format!("{}: not a witness signer key", key.display()))?;
+            let logs = logs
+                .iter()
+                .map(|l| NoteVerifierKey::parse(l).with_context(|| format!("--log {l}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let witness = Arc::new(Witness::new(signer, logs, &state_dir)?);
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| provenix_io::TlsFiles { cert, key });
+            let opts = provenix_io::ListenOptions::new(listen, tls, plain_http);
+            let scheme = opts.scheme();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let server = provenix_io::Server::bind(opts).await?;
+                eprintln!(
+                    "provenix witness: serving {scheme}://{}/add-checkpoint",
+                    server.local_addr()?
+                );
+                server
+                    .run(witness.handler(), async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
