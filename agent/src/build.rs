@@ -33,6 +33,21 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// Open a Nix database read-only.
+pub fn open_nix_db(db: &Path) -> Result<rusqlite::Connection> {
+    use rusqlite::{Connection, OpenFlags};
+    Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(nix_db_error(db))
+}
+
+/// The error for a failed query on the Nix database at `db`.
+pub fn nix_db_error(db: &Path) -> impl Fn(rusqlite::Error) -> AgentError + Copy + '_ {
+    move |e| AgentError::Config(format!("Nix database {}: {e}", db.display()))
+}
+
 /// Most paths in an input closure the agent will scan for.
 pub const MAX_INPUT_CLOSURE: usize = 1 << 20;
 
@@ -70,15 +85,9 @@ impl Store {
     /// The closure of `roots` under the references the Nix database records
     /// (the graph only; used as the candidate set of a reference scan).
     pub fn closure(&self, roots: &BTreeSet<StorePath>) -> Result<BTreeSet<StorePath>> {
-        use rusqlite::{Connection, OpenFlags};
         let db = self.db_path();
-        let err =
-            |e: rusqlite::Error| AgentError::Config(format!("Nix database {}: {e}", db.display()));
-        let conn = Connection::open_with_flags(
-            &db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
+        let err = nix_db_error(&db);
+        let conn = open_nix_db(&db)?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT v2.path FROM ValidPaths v1 JOIN Refs r ON r.referrer = v1.id \

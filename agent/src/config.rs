@@ -58,6 +58,12 @@ pub struct ConfigFile {
     pub batch_delay_ms: Option<u64>,
     /// The hook's bound on reaching the daemon (milliseconds).
     pub hook_timeout_ms: Option<u64>,
+    /// How often (seconds), when idle, the daemon looks for builds that
+    /// never reached the log.
+    pub reconcile_every_s: Option<u64>,
+    /// How long (seconds) a build must have been registered before
+    /// reconciliation may take it.
+    pub reconcile_settle_s: Option<u64>,
     /// Address the log service listens on (none: no service).
     pub listen: Option<String>,
     /// TLS certificate chain (PEM) for the service.
@@ -141,6 +147,11 @@ mod tests {
             c.hook_timeout_ms,
             Some(crate::daemon::DEFAULT_HOOK_TIMEOUT.as_millis() as u64)
         );
+        assert_eq!(
+            c.reconcile_every_s,
+            Some(crate::daemon::DEFAULT_RECONCILE_EVERY.as_secs())
+        );
+        assert_eq!(c.reconcile_settle_s, Some(crate::reconcile::DEFAULT_SETTLE));
         assert_eq!(c.listen, None);
         assert_eq!(c.plain_http, Some(false));
         assert_eq!(

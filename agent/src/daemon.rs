@@ -54,6 +54,44 @@ pub struct DaemonOptions {
     pub batch_size: usize,
     /// How long a job may wait for its batch to fill.
     pub batch_delay: Duration,
+    /// How often, when idle, to look for builds that never reached the log.
+    pub reconcile_every: Duration,
+    /// How long a build must have been registered before reconciliation
+    /// may take it (seconds).
+    pub reconcile_settle: u64,
+}
+
+/// Default reconciliation interval.
+pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(600);
+
+/// Spool the builds reconciliation finds (each derivation once per run).
+fn reconcile(
+    recorder: &Recorder,
+    spool: &Spool,
+    settle: u64,
+    tried: &mut std::collections::BTreeSet<provenix_protocol::DrvPath>,
+) -> Result<()> {
+    let now = crate::unix_time();
+    let (jobs, gone) = recorder.missed_builds(now.saturating_sub(settle))?;
+    for job in jobs {
+        if !tried.insert(job.drv_path.clone()) {
+            continue;
+        }
+        eprintln!(
+            "provenix-agent: reconciliation: {} was built here but never recorded (its hook \
+             could not submit or spool it); recovering it: its build settings are unknown, so \
+             the entry says built_locally = false",
+            job.drv_path
+        );
+        spool.put(&job)?;
+    }
+    for drv in gone {
+        eprintln!(
+            "provenix-agent: reconciliation: {drv} was built here but never recorded, and its \
+             .drv is gone (garbage-collected): it cannot be recorded"
+        );
+    }
+    Ok(())
 }
 
 /// Send `job` to the daemon at `socket` and wait for its acknowledgement
@@ -281,8 +319,19 @@ pub fn work(
     mut published: impl FnMut(&[u8]),
 ) -> Result<()> {
     let mut first_seen: Option<Instant> = None;
+    let mut reconciled: Option<Instant> = None;
+    let mut tried = std::collections::BTreeSet::new();
     loop {
         let waiting = spool.list(opts.batch_size)?;
+        if waiting.is_empty() && reconciled.is_none_or(|t| t.elapsed() >= opts.reconcile_every) {
+            // Idle (the spool drained first, so hooks' jobs win): look for
+            // builds that never reached the log.
+            reconciled = Some(Instant::now());
+            if let Err(e) = reconcile(recorder, spool, opts.reconcile_settle, &mut tried) {
+                eprintln!("provenix-agent: reconciliation failed: {e}");
+            }
+            continue;
+        }
         if waiting.is_empty() {
             first_seen = None;
             // Also rescan now and then: the hook spools directly when the

@@ -45,6 +45,7 @@ pub mod job;
 pub mod keys;
 pub mod log;
 pub mod measure;
+pub mod reconcile;
 pub mod recorder;
 pub mod service;
 pub mod sign_cache;

@@ -734,7 +734,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
         } => {
             use provenix_agent::daemon::{
                 bind, spawn_acceptor, work, worker_channel, DaemonOptions, Msg,
-                DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_SOCKET,
+                DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_RECONCILE_EVERY, DEFAULT_SOCKET,
             };
             use provenix_agent::recorder::Recorder;
             use provenix_agent::spool::Spool;
@@ -758,6 +758,12 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 batch_delay: batch_delay_ms
                     .or(file.batch_delay_ms)
                     .map_or(DEFAULT_BATCH_DELAY, std::time::Duration::from_millis),
+                reconcile_every: file
+                    .reconcile_every_s
+                    .map_or(DEFAULT_RECONCILE_EVERY, std::time::Duration::from_secs),
+                reconcile_settle: file
+                    .reconcile_settle_s
+                    .unwrap_or(provenix_agent::reconcile::DEFAULT_SETTLE),
             };
             let listen = match listen {
                 Some(l) => Some(l),

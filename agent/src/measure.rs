@@ -119,15 +119,9 @@ pub fn measure(
 /// registration file, these are claims; `measure` only compares them.
 pub fn registrations_from_nix_db(db: &Path) -> Result<Vec<Registration>> {
     use provenix_protocol::system::MAX_CLOSURE_PATHS;
-    use rusqlite::{Connection, OpenFlags};
     use std::collections::{BTreeMap, BTreeSet};
-    let err =
-        |e: rusqlite::Error| AgentError::Config(format!("Nix database {}: {e}", db.display()));
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(err)?;
+    let err = crate::build::nix_db_error(db);
+    let conn = crate::build::open_nix_db(db)?;
     let mut by_id: BTreeMap<i64, Registration> = BTreeMap::new();
     let mut stmt = conn
         .prepare("SELECT id, path, hash, narSize, deriver FROM ValidPaths")

@@ -388,6 +388,12 @@ impl Recorder {
         self.log.add_cosignatures(body, sigs)
     }
 
+    /// Builds registered as made here after enrollment and before `until`
+    /// that no entry names (see [`crate::reconcile`]).
+    pub fn missed_builds(&self, until: u64) -> Result<(Vec<Job>, Vec<String>)> {
+        crate::reconcile::missed_builds(&self.store, &self.index, self.keys.enrollment.time, until)
+    }
+
     /// Paths cached with content hashes.
     pub fn cached_inputs(&self) -> usize {
         self.cache.len()

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use provenix_protocol::encoding::hex_encode;
 use provenix_protocol::enrollment::Enrollment;
 use provenix_protocol::Sha256Digest;
 use serde::Serialize;
@@ -33,6 +34,10 @@ pub struct EnrollmentStatus {
     pub software_tpm: bool,
     /// SK was re-bound after an upgrade.
     pub rebound: bool,
+    /// The SK in force (hex): the latest binding's.
+    pub sk: String,
+    /// LK, the log key (hex).
+    pub lk: String,
 }
 
 /// The log, as status shows it.
@@ -93,6 +98,14 @@ pub fn enrollment_status(state: &StateDir) -> Result<Option<EnrollmentStatus>> {
         return Ok(None);
     }
     let e = Enrollment::decode(&state.read(ENROLLMENT_FILE)?)?;
+    let rebound = state.exists(REBINDING_FILE);
+    let sk = if rebound {
+        provenix_protocol::enrollment::KeyRebinding::decode(&state.read(REBINDING_FILE)?)?
+            .signing_key
+            .public_key
+    } else {
+        e.signing_key.public_key
+    };
     Ok(Some(EnrollmentStatus {
         builder: e.builder_id()?.to_hex(),
         ek: format!("{:?}", e.ek_kind),
@@ -100,7 +113,9 @@ pub fn enrollment_status(state: &StateDir) -> Result<Option<EnrollmentStatus>> {
         seal_pcrs: e.seal_pcrs.clone(),
         system_pcr: e.system_pcr,
         software_tpm: e.insecure_swtpm,
-        rebound: state.exists(REBINDING_FILE),
+        rebound,
+        sk: hex_encode(&sk),
+        lk: hex_encode(&e.log_key.public_key),
     }))
 }
 
@@ -160,6 +175,7 @@ impl Status {
                         ""
                     }
                 ));
+                out.push_str(&format!("  SK        {}\n  LK        {}\n", e.sk, e.lk));
                 if e.software_tpm {
                     out.push_str("  software TPM (insecure: tests and demos only)\n");
                 }

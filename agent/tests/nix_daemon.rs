@@ -279,3 +279,36 @@ fn two_hundred_builds_in_a_row() {
         200.0 / secs
     );
 }
+
+#[test]
+fn reconciliation_recovers_a_build_the_hook_could_not_even_spool() {
+    let mut b = Builder::new("");
+    // Enrollment's own second is not reconciled: build in a later one.
+    std::thread::sleep(Duration::from_millis(1100));
+    // The daemon is down and the spool impossible (a file where its
+    // directory belongs): the build still succeeds, the hook says so.
+    std::fs::write(b.spool(), "not a directory").unwrap();
+    let out = b.nix.build("hello", &[]).unwrap();
+    assert!(b.hook_log().contains("NOT RECORDED"), "{}", b.hook_log());
+    std::fs::remove_file(b.spool()).unwrap();
+    let config = b.work.path().join("agent.toml");
+    std::fs::write(&config, "reconcile_settle_s = 0\n").unwrap();
+    b.config = config;
+    b.start_daemon(&["--batch-delay-ms", "50"]);
+    let e = b.wait_entries(1);
+    assert_eq!(e.len(), 1);
+    let entry = e[0].entry();
+    assert_eq!(entry.drv_path.drv_name(), "hello");
+    assert_eq!(entry.outputs[0].store_path.as_str(), out[0]);
+    assert!(!entry.built_locally, "its settings are unknown");
+    let log = b.daemon_log();
+    assert!(
+        log.contains("reconciliation: ") && log.contains("recovering it"),
+        "{log}"
+    );
+    // Only that build: the system closure (built before enrollment) is not
+    // taken, and a second look finds nothing new.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(common::entries(&b.log()).len(), 1);
+    assert_eq!(log.matches("recovering it").count(), 1, "{log}");
+}

@@ -234,8 +234,9 @@ impl Witness {
     }
 }
 
-/// Split an add-checkpoint body: the old size, the proof, the note bytes.
-fn parse_request(body: &[u8]) -> Result<(u64, Vec<Sha256Digest>, &[u8]), AddError> {
+/// Split an add-checkpoint body: the old size, the consistency proof, and
+/// the bytes of the signed checkpoint after the blank line.
+pub fn parse_request(body: &[u8]) -> Result<(u64, Vec<Sha256Digest>, &[u8]), AddError> {
     let bad = |m: &str| AddError::BadRequest(m.to_owned());
     let mut rest = body;
     let mut line = || -> Result<&str, AddError> {
