@@ -33,14 +33,19 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// Open a Nix database read-only.
+/// Open a Nix database read-only, with a small page cache (the daemon's
+/// reads are one pass each; SQLite's default 2 MB cache would stay in the
+/// daemon's memory).
 pub fn open_nix_db(db: &Path) -> Result<rusqlite::Connection> {
     use rusqlite::{Connection, OpenFlags};
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(nix_db_error(db))
+    .map_err(nix_db_error(db))?;
+    conn.pragma_update(None, "cache_size", -256)
+        .map_err(nix_db_error(db))?;
+    Ok(conn)
 }
 
 /// The error for a failed query on the Nix database at `db`.

@@ -794,8 +794,10 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 .flatten()
                 .map(provenix_agent::witness::Witness::new)
                 .collect::<Result<Vec<_>, _>>()?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One thread drives signals, the service and its connections
+            // (file reads go to tokio's blocking pool); the main thread is
+            // the worker. A current-thread runtime keeps the daemon small.
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| AgentError::Config(format!("cannot start the runtime: {e}")))?;
@@ -891,17 +893,28 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 recorder.log().size(),
                 spool.depth()
             );
+            let mut driver_stop = stop_tx.subscribe();
+            let driver = std::thread::Builder::new()
+                .name("provenix-service".into())
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let _ = driver_stop.wait_for(|s| *s).await;
+                        // The server stops accepting and drains within its grace.
+                        if let Some(server) = server {
+                            let _ = server.await;
+                        }
+                    });
+                    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+                })
+                .map_err(|e| AgentError::Config(format!("cannot start the service thread: {e}")))?;
             let result = work(&mut recorder, &spool, &d, &rx, |cp| {
                 if let Some(w) = &witness_tx {
                     let _ = w.send(cp.to_vec());
                 }
             });
             let _ = stop_tx.send(true);
-            if let Some(server) = server {
-                let _ = rt.block_on(server);
-            }
+            let _ = driver.join();
             let _ = std::fs::remove_file(&d.socket);
-            rt.shutdown_timeout(std::time::Duration::from_secs(1));
             if result.is_ok() {
                 eprintln!("provenix-agent: stopped");
             }
