@@ -157,7 +157,7 @@ for _ in $(seq 200); do
   [ "$n" -ge 3 ] && break; sleep 0.1
 done
 [ "$n" -eq 3 ] || fail "the log holds $n entries, not 3: $(cat "$W/agent/daemon.log")"
-grep 'provenix-agent: recorded' "$W/agent/daemon.log" | sed 's/^/  /'
+grep 'INFO recorded' "$W/agent/daemon.log" | sed 's/^/  /'
 
 say "6. the log"
 "$AGENT" status

@@ -77,8 +77,8 @@ fn reconcile(
         if !tried.insert(job.drv_path.clone()) {
             continue;
         }
-        eprintln!(
-            "provenix-agent: reconciliation: {} was built here but never recorded (its hook \
+        tracing::warn!(
+            "reconciliation: {} was built here but never recorded (its hook \
              could not submit or spool it); recovering it: its build settings are unknown, so \
              the entry says built_locally = false",
             job.drv_path
@@ -86,8 +86,8 @@ fn reconcile(
         spool.put(&job)?;
     }
     for drv in gone {
-        eprintln!(
-            "provenix-agent: reconciliation: {drv} was built here but never recorded, and its \
+        tracing::warn!(
+            "reconciliation: {drv} was built here but never recorded, and its \
              .drv is gone (garbage-collected): it cannot be recorded"
         );
     }
@@ -251,7 +251,7 @@ pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, w
             let mut s = match conn {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("provenix-agent: accept: {e}");
+                    tracing::warn!("accept: {e}");
                     continue;
                 }
             };
@@ -268,7 +268,7 @@ pub fn spawn_acceptor(listener: UnixListener, spool: Spool, allowed: Vec<u32>, w
             );
             std::thread::spawn(move || {
                 if let Err(e) = serve_client(s, &spool, &allowed, &wake) {
-                    eprintln!("provenix-agent: submission refused: {e}");
+                    tracing::warn!("submission refused: {e}");
                 }
                 active.fetch_sub(1, Ordering::SeqCst);
             });
@@ -285,19 +285,19 @@ fn wait(recorder: &mut Recorder, rx: &Receiver<Msg>, timeout: Duration) -> Resul
         Ok(Msg::Activate(challenge, reply)) => {
             let answer = recorder.activate(&challenge);
             if let Err(e) = &answer {
-                eprintln!("provenix-agent: credential activation failed: {e}");
+                tracing::warn!("credential activation failed: {e}");
             }
             let _ = reply.send(answer);
             Ok(false)
         }
         Ok(Msg::Cosigned { body, sigs }) => {
             match recorder.add_cosignatures(&body, &sigs) {
-                Ok(true) => eprintln!(
-                    "provenix-agent: {} witness cosignature(s) added to the checkpoint",
+                Ok(true) => tracing::info!(
+                    "{} witness cosignature(s) added to the checkpoint",
                     sigs.len()
                 ),
                 Ok(false) => {} // a newer checkpoint is out; its own round follows
-                Err(e) => eprintln!("provenix-agent: cannot add cosignatures: {e}"),
+                Err(e) => tracing::error!("cannot add cosignatures: {e}"),
             }
             Ok(false)
         }
@@ -328,7 +328,7 @@ pub fn work(
             // builds that never reached the log.
             reconciled = Some(Instant::now());
             if let Err(e) = reconcile(recorder, spool, opts.reconcile_settle, &mut tried) {
-                eprintln!("provenix-agent: reconciliation failed: {e}");
+                tracing::error!("reconciliation failed: {e}");
             }
             continue;
         }
@@ -362,10 +362,7 @@ pub fn work(
                     paths.push(s.path);
                 }
                 Err(e) => {
-                    eprintln!(
-                        "provenix-agent: {}: not a job ({e}); moved to failed/",
-                        s.path.display()
-                    );
+                    tracing::error!("{}: not a job ({e}); moved to failed/", s.path.display());
                     spool.fail(&s.path, &e.to_string())?;
                 }
             }
@@ -383,18 +380,15 @@ pub fn work(
         for ((job, path), outcome) in jobs.iter().zip(&paths).zip(outcomes) {
             match outcome {
                 Outcome::Recorded(leaf) => {
-                    eprintln!("provenix-agent: recorded {} at leaf {leaf}", job.drv_path);
+                    tracing::info!("recorded {} at leaf {leaf}", job.drv_path);
                     spool.done(path)?;
                 }
                 Outcome::AlreadyRecorded(leaf) => {
-                    eprintln!(
-                        "provenix-agent: {} already recorded at leaf {leaf}",
-                        job.drv_path
-                    );
+                    tracing::info!("{} already recorded at leaf {leaf}", job.drv_path);
                     spool.done(path)?;
                 }
                 Outcome::Failed(why) => {
-                    eprintln!("provenix-agent: cannot record: {why}; moved to failed/");
+                    tracing::error!("cannot record: {why}; moved to failed/");
                     spool.fail(path, &why)?;
                 }
             }

@@ -311,6 +311,8 @@ fn main() -> ExitCode {
         run_hook(cli.config.as_deref(), socket, state_dir, spool_dir);
         return ExitCode::SUCCESS;
     }
+    // The hook does not log this way: its few lines go to Nix's build log.
+    provenix_io::init_logging();
     let file = match ConfigFile::load(cli.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -817,8 +819,8 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                     .map_err(|e| AgentError::Config(format!("SIGTERM handler: {e}")))?;
                 rt.spawn(async move {
                     tokio::select! {
-                        _ = term.recv() => eprintln!("provenix-agent: SIGTERM: finishing the batch in hand"),
-                        _ = tokio::signal::ctrl_c() => eprintln!("provenix-agent: SIGINT: finishing the batch in hand"),
+                        _ = term.recv() => tracing::info!("SIGTERM: finishing the batch in hand"),
+                        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: finishing the batch in hand"),
                     }
                     let _ = stop_tx.send(true);
                     let _ = tx.send(Msg::Stop);
@@ -861,7 +863,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                             .unwrap_or(provenix_agent::service::DEFAULT_ACTIVATIONS_PER_MINUTE),
                     };
                     let handler = provenix_agent::service::handler(ctx);
-                    eprintln!("provenix-agent: serving the log at {scheme}://{bound}/");
+                    tracing::info!("serving the log at {scheme}://{bound}/");
                     Some(rt.spawn(server.run(handler, async move {
                         let _ = stop_rx.wait_for(|s| *s).await;
                     })))
@@ -885,8 +887,8 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 let _ = w.send(recorder.log().checkpoint().to_vec());
                 Some(w)
             };
-            eprintln!(
-                "provenix-agent: builder {} serving {} (log {}, {} leaves; {} jobs spooled)",
+            tracing::info!(
+                "builder {} serving {} (log {}, {} leaves; {} jobs spooled)",
                 recorder.builder(),
                 d.socket.display(),
                 opts.log_dir.display(),
@@ -916,7 +918,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             let _ = driver.join();
             let _ = std::fs::remove_file(&d.socket);
             if result.is_ok() {
-                eprintln!("provenix-agent: stopped");
+                tracing::info!("stopped");
             }
             result
         }

@@ -149,7 +149,7 @@ fn not_found(what: impl Into<String>) -> Response<Body> {
 }
 
 fn internal(e: impl std::fmt::Display) -> Response<Body> {
-    eprintln!("provenix-agent service: {e}");
+    tracing::error!("service: {e}");
     text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
 }
 
@@ -452,7 +452,7 @@ impl Service {
         .await;
         match answer {
             Ok(Ok(Ok(a))) => {
-                eprintln!("provenix-agent service: answered a credential challenge from {peer}");
+                tracing::info!("answered a credential challenge from {peer}");
                 bytes("application/octet-stream", a.to_bytes(), "no-store")
             }
             Ok(Ok(Err(e))) => text(

@@ -187,7 +187,7 @@ fn run(
                     *d = true;
                     sigs.push(sig);
                 }
-                Err(e) => eprintln!("provenix-agent: {e}"),
+                Err(e) => tracing::warn!("{e}"),
             }
         }
         if !sigs.is_empty() && worker.send(Msg::Cosigned { body, sigs }).is_err() {

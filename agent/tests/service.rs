@@ -380,7 +380,7 @@ fn service_serves_the_log_cosigned_looks_up_signs_activates_and_stops_cleanly() 
     // cosigned log and serves it again.
     let st = sigterm(&mut b);
     assert!(st.success(), "{st}: {}", b.daemon_log());
-    assert!(b.daemon_log().contains("provenix-agent: stopped"));
+    assert!(b.daemon_log().contains("INFO stopped"));
     assert!(!b.socket().exists());
     let s = b.agent().args(["status", "--json"]).output().unwrap();
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));

@@ -42,6 +42,22 @@ pub mod server;
 pub use client::client;
 pub use server::{full, text, Body, Handler, Server};
 
+/// Log lines (tracing) to stderr for the agent's and verifier's
+/// long-running commands: level and message, no time stamp (the journal
+/// adds one), no colour. `PROVENIX_LOG` filters (e.g. `debug`,
+/// `provenix_agent=debug`); the default is `info`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROVENIX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Errors of the HTTP plumbing.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {

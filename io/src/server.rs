@@ -119,7 +119,7 @@ impl Server {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: do not spin.
-                        eprintln!("provenix http: accept: {e}");
+                        tracing::warn!("accept: {e}");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue;
                     }

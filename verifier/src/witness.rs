@@ -226,7 +226,7 @@ impl Witness {
                 r
             }
             Ok(Err(e)) => {
-                eprintln!("provenix witness: refused a checkpoint from {peer}: {e}");
+                tracing::warn!("refused a checkpoint from {peer}: {e}");
                 text(e.status(), format!("{e}\n"))
             }
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),

@@ -92,16 +92,14 @@ pub(crate) fn run(cmd: WitnessCommand) -> anyhow::Result<ExitCode> {
                 .map(|(cert, key)| provenix_io::TlsFiles { cert, key });
             let opts = provenix_io::ListenOptions::new(listen, tls, plain_http);
             let scheme = opts.scheme();
+            provenix_io::init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
                 let server = provenix_io::Server::bind(opts).await?;
-                eprintln!(
-                    "provenix witness: serving {scheme}://{}/add-checkpoint",
-                    server.local_addr()?
-                );
+                tracing::info!("serving {scheme}://{}/add-checkpoint", server.local_addr()?);
                 server
                     .run(witness.handler(), async {
                         let _ = tokio::signal::ctrl_c().await;
