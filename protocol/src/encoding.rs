@@ -94,6 +94,29 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// Decode hex (either case) of any even length, up to `max` bytes.
+pub fn hex_decode(s: &str, max: usize) -> Result<Vec<u8>> {
+    let input = s.as_bytes();
+    if !input.len().is_multiple_of(2) {
+        return Err(Error::InvalidEncoding { what: "hex" });
+    }
+    if input.len() / 2 > max {
+        return Err(Error::TooLarge {
+            what: "hex",
+            len: input.len() / 2,
+            max,
+        });
+    }
+    input
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [h, l] => Some((hex_val(*h)? << 4) | hex_val(*l)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or(Error::InvalidEncoding { what: "hex" })
+}
+
 /// Decode hex (either case) into exactly `N` bytes.
 pub fn hex_decode_array<const N: usize>(s: &str) -> Result<[u8; N]> {
     let input = s.as_bytes();

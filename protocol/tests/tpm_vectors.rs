@@ -723,3 +723,60 @@ fn reserved_attribute_bit_is_refused() {
         Err(Error::TpmUnsupportedAlgorithm { alg: 0x0026, .. })
     ));
 }
+
+#[test]
+fn tpm2_tools_serialized_pcr_files() {
+    use provenix_protocol::tpm::PcrValues;
+    let pcr = |i| PcrIndex::new(i).unwrap();
+    let bytes = read("pcrread_serialized_sha256.bin");
+    let (sel, values) = PcrValues::from_tpm2_tools_serialized(&bytes).unwrap();
+    assert_eq!(
+        sel.bank(HashAlg::Sha256).into_iter().collect::<Vec<_>>(),
+        vec![pcr(0), pcr(1), pcr(2)]
+    );
+    assert_eq!(values.len(), 3);
+    assert_eq!(
+        provenix_protocol::encoding::hex_encode(
+            values.get(HashAlg::Sha256, pcr(1)).unwrap().as_bytes()
+        ),
+        "5c85955f709283ecce2b74f1b1552918819f390911816e7bb466805a38ab87f3"
+    );
+    assert_eq!(
+        values.get(HashAlg::Sha256, pcr(0)).unwrap().as_bytes(),
+        &[0; 32]
+    );
+
+    let (sel, values) =
+        PcrValues::from_tpm2_tools_serialized(&read("pcrread_serialized_two_banks.bin")).unwrap();
+    assert_eq!(sel.banks().len(), 2);
+    assert_eq!(
+        values.get(HashAlg::Sha1, pcr(2)).unwrap().as_bytes(),
+        &[0; 20]
+    );
+    assert!(values.get(HashAlg::Sha256, pcr(1)).is_some());
+
+    // A byte more or less, a digest count beyond 8, a digest of the wrong
+    // size for its bank, values missing: each refused.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        PcrValues::from_tpm2_tools_serialized(&longer),
+        Err(Error::InvalidLength { .. })
+    ));
+    assert!(PcrValues::from_tpm2_tools_serialized(&bytes[..bytes.len() - 1]).is_err());
+    let mut many = bytes.clone();
+    many[136] = 9;
+    assert!(matches!(
+        PcrValues::from_tpm2_tools_serialized(&many),
+        Err(Error::TooLarge { .. })
+    ));
+    let mut short_digest = bytes.clone();
+    short_digest[140] = 0x1f;
+    assert!(PcrValues::from_tpm2_tools_serialized(&short_digest).is_err());
+    let mut fewer = bytes.clone();
+    fewer[136] = 2;
+    assert!(matches!(
+        PcrValues::from_tpm2_tools_serialized(&fewer),
+        Err(Error::InvalidLength { .. })
+    ));
+}

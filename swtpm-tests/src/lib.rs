@@ -243,6 +243,40 @@ impl Swtpm {
     pub fn state_dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Run a tpm2-tools command (`args[0]` is the tool) against this TPM in
+    /// `dir`, then flush the transient objects and sessions it left (swtpm
+    /// has no resource manager). A non-zero exit is an error carrying the
+    /// tool's stderr.
+    pub fn tool(&self, dir: &Path, args: &[&str]) -> io::Result<std::process::Output> {
+        let run = |args: &[&str]| {
+            let (program, rest) = args
+                .split_first()
+                .ok_or_else(|| io::Error::other("no tool named"))?;
+            Command::new(program)
+                .args(rest)
+                .current_dir(dir)
+                .env("TPM2TOOLS_TCTI", self.tcti())
+                .env("TSS2_LOG", "all+none")
+                .output()
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "{program}: {e} (scripts/test.sh installs tpm2-tools)"
+                    ))
+                })
+        };
+        let out = run(args)?;
+        for what in ["-t", "-s"] {
+            run(&["tpm2_flushcontext", what])?;
+        }
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(out)
+    }
 }
 
 impl Drop for Swtpm {

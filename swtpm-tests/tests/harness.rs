@@ -7,22 +7,11 @@
     clippy::indexing_slicing
 )]
 
-use std::process::Command;
 
 use provenix_swtpm_tests::{Swtpm, Template};
 
 fn tpm2(tpm: &Swtpm, args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .env("TPM2TOOLS_TCTI", tpm.tcti())
-        .env("TSS2_LOG", "all+none")
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs tpm2-tools)", args[0]));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = tpm.tool(tpm.state_dir(), args).unwrap();
     String::from_utf8(out.stdout).unwrap()
 }
 

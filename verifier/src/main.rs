@@ -15,6 +15,7 @@ use provenix_protocol::{nar, SignedEntry};
 
 mod eventlog_cmd;
 mod predict_cmd;
+mod quote_cmd;
 mod witness_cmd;
 
 /// provenix: check Nix build provenance against TPM-attested builder logs.
@@ -52,6 +53,9 @@ enum Command {
     /// be cosigned).
     #[command(subcommand)]
     Witness(witness_cmd::WitnessCommand),
+    /// Check raw TPM quotes (tpm2-tools files).
+    #[command(subcommand)]
+    Quote(quote_cmd::QuoteCommand),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eventlog { json, ccel, files } => eventlog_cmd::run(json, ccel, &files),
         Command::Predict(args) => predict_cmd::run(&args),
         Command::Witness(cmd) => witness_cmd::run(cmd),
+        Command::Quote(cmd) => quote_cmd::run(cmd),
     }
 }
 

@@ -300,6 +300,136 @@ impl PcrValues {
     }
 }
 
+/// Size of tpm2-tools' in-memory TPML_PCR_SELECTION: a count and 16
+/// TPMS_PCR_SELECTIONs of 8 bytes (hash, sizeofSelect, 4-byte bitmap, pad).
+const TOOLS_SELECTION_LEN: usize = 4 + 16 * 8;
+/// Size of tpm2-tools' in-memory TPML_DIGEST: a count and 8 TPM2B_DIGESTs
+/// of 66 bytes (size, 64-byte buffer).
+const TOOLS_DIGESTS_LEN: usize = 4 + 8 * 66;
+/// Most TPML_DIGEST lists in a tpm2-tools PCR file (16 banks × 24 PCRs / 8).
+const TOOLS_MAX_LISTS: usize = 48;
+
+fn le_u16(bytes: &[u8], at: usize, what: &'static str) -> Result<u16> {
+    bytes
+        .get(at..at + 2)
+        .and_then(|b| b.try_into().ok())
+        .map(u16::from_le_bytes)
+        .ok_or(Error::Truncated { what })
+}
+
+fn le_u32(bytes: &[u8], at: usize, what: &'static str) -> Result<u32> {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or(Error::Truncated { what })
+}
+
+impl PcrValues {
+    /// Parse the PCR file that `tpm2_quote -o FILE` and `tpm2_pcrread -o
+    /// FILE` write by default (`-F serialized`): tpm2-tools' C structures
+    /// as they lie in a little-endian machine's memory. A TPML_PCR_SELECTION
+    /// (132 bytes), a `u32` count of TPML_DIGEST lists, then the lists (532
+    /// bytes each), whose values follow the selection's order. Returns the
+    /// selection and the values; refuses a length, count or digest size that
+    /// does not fit, and values missing or left over.
+    pub fn from_tpm2_tools_serialized(bytes: &[u8]) -> Result<(PcrSelectionList, Self)> {
+        const W: &str = "tpm2-tools PCR file";
+        let banks = le_u32(bytes, 0, W)?;
+        let banks = usize::try_from(banks).unwrap_or(usize::MAX);
+        if banks > 16 {
+            return Err(Error::TooLarge {
+                what: "tpm2-tools PCR file banks",
+                len: banks,
+                max: 16,
+            });
+        }
+        let mut selections = Vec::with_capacity(banks);
+        for i in 0..banks {
+            let at = 4 + 8 * i;
+            let hash = HashAlg::from_id(le_u16(bytes, at, W)?, W)?;
+            let size = bytes
+                .get(at + 2)
+                .copied()
+                .ok_or(Error::Truncated { what: W })?;
+            if size > 3 {
+                return Err(Error::InvalidValue {
+                    what: W,
+                    reason: "a PCR bitmap longer than 3 bytes",
+                });
+            }
+            let bitmap = bytes
+                .get(at + 3..at + 3 + usize::from(size))
+                .ok_or(Error::Truncated { what: W })?;
+            let pcrs = (0..8 * u16::from(size)).filter_map(|i| {
+                let byte = bitmap.get(usize::from(i / 8))?;
+                (byte & (1 << (i % 8)) != 0)
+                    .then(|| PcrIndex::new(u8::try_from(i).ok()?).ok())
+                    .flatten()
+            });
+            selections.push(PcrSelection::new(hash, pcrs));
+        }
+        let selection = PcrSelectionList::new(selections)?;
+        let lists = le_u32(bytes, TOOLS_SELECTION_LEN, W)?;
+        let lists = usize::try_from(lists).unwrap_or(usize::MAX);
+        if lists > TOOLS_MAX_LISTS {
+            return Err(Error::TooLarge {
+                what: "tpm2-tools PCR file digest lists",
+                len: lists,
+                max: TOOLS_MAX_LISTS,
+            });
+        }
+        let expected = TOOLS_SELECTION_LEN + 4 + lists * TOOLS_DIGESTS_LEN;
+        if bytes.len() != expected {
+            return Err(Error::InvalidLength {
+                what: W,
+                expected,
+                found: bytes.len(),
+            });
+        }
+        let mut digests: Vec<&[u8]> = Vec::new();
+        for l in 0..lists {
+            let at = TOOLS_SELECTION_LEN + 4 + l * TOOLS_DIGESTS_LEN;
+            let count = le_u32(bytes, at, W)?;
+            if count > 8 {
+                return Err(Error::TooLarge {
+                    what: "tpm2-tools PCR file digests in a list",
+                    len: usize::try_from(count).unwrap_or(usize::MAX),
+                    max: 8,
+                });
+            }
+            for d in 0..count as usize {
+                let at = at + 4 + d * 66;
+                let size = usize::from(le_u16(bytes, at, W)?);
+                if size > 64 {
+                    return Err(Error::InvalidValue {
+                        what: W,
+                        reason: "a digest longer than 64 bytes",
+                    });
+                }
+                digests.push(
+                    bytes
+                        .get(at + 2..at + 2 + size)
+                        .ok_or(Error::Truncated { what: W })?,
+                );
+            }
+        }
+        let selected: Vec<(HashAlg, PcrIndex)> = selection.selected().collect();
+        if selected.len() != digests.len() {
+            return Err(Error::InvalidLength {
+                what: "tpm2-tools PCR file values",
+                expected: selected.len(),
+                found: digests.len(),
+            });
+        }
+        let mut values = Self::new();
+        for ((hash, index), d) in selected.into_iter().zip(digests) {
+            values.insert(hash, index, d)?;
+        }
+        Ok((selection, values))
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -182,6 +182,10 @@ pub(crate) fn tpm(data: &[u8]) {
     if let Ok(s) = Signature::from_bytes(data) {
         assert_eq!(s.to_bytes(), data, "TPMT_SIGNATURE did not re-marshal");
     }
+    if let Ok((sel, values)) = provenix_protocol::tpm::PcrValues::from_tpm2_tools_serialized(data) {
+        assert_eq!(values.len(), sel.selected().count());
+        assert!(sel.concat_values(&values).is_ok());
+    }
     if let Ok(l) = PcrSelectionList::from_bytes(data) {
         assert_eq!(l.to_bytes(), data, "TPML_PCR_SELECTION did not re-marshal");
         assert_eq!(
