@@ -9,8 +9,9 @@
 #  5. real Nix builds through the hook: each recorded as a signed entry,
 #     attested by a TPM quote in a batch, appended to the transparency log
 #  6. the log: status, checkpoint, look-up by store path, compared with Nix
-#  7. `provenix entry show` verifies the entries from the log's bundles; a
-#     tampered copy is refused
+#  7. `provenix verify` appraises the whole log (key bindings, AK quotes,
+#     counters, chain, SK and LK signatures); `provenix entry show` shows
+#     the entries from the log's bundle; a tampered copy is refused
 #  8. `sign-cache`: plain Nix substitutes the outputs from a binary cache
 #     trusting only the builder's log key
 #  9. a clean stop (SIGTERM); a reboot into the same system keeps SK, a
@@ -173,7 +174,9 @@ echo "  NAR hash in the log: $ours"
 echo "  nix-hash of the path: $theirs"
 [ "$ours" = "$theirs" ] || fail "the log's NAR hash differs from nix-hash's"
 
-say "7. verify the entries from the log's own files with provenix"
+say "7. verify with provenix: the whole log, then the entries one by one"
+"$PROVENIX" verify --state-dir "$W/auditor" "$URL"
+echo
 SIZE=$(curl -fsS "$URL/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"]["size"])')
 curl -fsS -o "$W/bundle" "$URL/tile/entries/000.p/$SIZE"
 SK=$(curl -fsS "$URL/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["enrollment"]["sk"])')

@@ -330,28 +330,15 @@ pub fn for_each_leaf_of(
     size: u64,
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<()> {
-    let to = to.min(size);
-    let mut index = from;
-    while index < to {
-        let bundle = index / TILE_WIDTH as u64;
-        let end = ((bundle + 1) * TILE_WIDTH as u64).min(to);
-        let full_end = (bundle + 1) * TILE_WIDTH as u64;
-        // A full bundle if the tree has one, else the partial one for `size`.
-        let width = if full_end <= size {
-            TILE_WIDTH as u16
-        } else {
-            (size % TILE_WIDTH as u64) as u16
-        };
-        let leaves = read_bundle(dir, bundle, width)?;
-        let first = (index % TILE_WIDTH as u64) as usize;
-        for (i, leaf) in leaves.iter().enumerate().skip(first) {
-            let at = bundle * TILE_WIDTH as u64 + i as u64;
-            if at >= end {
-                break;
-            }
+    for (id, range) in provenix_protocol::tiles::bundles(from, to, size) {
+        let leaves = read_bundle(dir, id.index, id.width)?;
+        let start = id.index * TILE_WIDTH as u64;
+        for at in range {
+            let leaf = leaves
+                .get(usize::try_from(at - start).unwrap_or(usize::MAX))
+                .ok_or_else(|| AgentError::Config(format!("leaf {at} is not in its bundle")))?;
             f(at, leaf)?;
         }
-        index = end;
     }
     Ok(())
 }

@@ -192,6 +192,35 @@ fn perfect_root(hashes: &[Sha256Digest]) -> Sha256Digest {
     level.first().copied().unwrap_or(Sha256Digest([0; 32]))
 }
 
+/// The entry bundles that hold leaves `[from, to)` of a log of published
+/// size `size` (`to` is capped at `size`), in order, each with the range of
+/// leaf indices to take from it: full bundles where the tree has them, and
+/// the partial bundle at the right edge at exactly `size`'s width.
+pub fn bundles(
+    from: u64,
+    to: u64,
+    size: u64,
+) -> impl Iterator<Item = (TileId, core::ops::Range<u64>)> {
+    let to = to.min(size);
+    let width = TILE_WIDTH as u64;
+    let first = from / width;
+    let last = if from < to { to.div_ceil(width) } else { first };
+    (first..last).map(move |index| {
+        let start = index * width;
+        let tile_width = if start + width <= size {
+            TILE_WIDTH as u16
+        } else {
+            (size - start) as u16
+        };
+        let id = TileId {
+            kind: TileKind::Entries,
+            index,
+            width: tile_width,
+        };
+        (id, from.max(start)..to.min(start + width))
+    })
+}
+
 /// The Merkle tree hash of leaves `[lo, hi)` of a tree of `size` leaves,
 /// from its stored hash tiles: `read(id)` returns a tile's hashes. The range
 /// must be one RFC 6962 proofs use (see
@@ -577,5 +606,21 @@ mod tests {
             assert!(sub(0, n + 1).is_err());
             assert!(reads > 0);
         }
+    }
+
+    #[test]
+    fn bundles_cover_exactly_the_range() {
+        let all: Vec<_> = bundles(0, 600, 600).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].0.path(), "tile/entries/000");
+        assert_eq!(all[2].0.path(), "tile/entries/002.p/88");
+        assert_eq!(all[2].1, 512..600);
+        let some: Vec<_> = bundles(300, 301, 600).collect();
+        assert_eq!(some, vec![(all[1].0, 300..301)]);
+        // A range ending inside the partial bundle reads it at the size's width.
+        let edge: Vec<_> = bundles(520, 530, 600).collect();
+        assert_eq!(edge[0].0.width, 88);
+        assert_eq!(bundles(5, 5, 600).count(), 0);
+        assert_eq!(bundles(0, 900, 256).count(), 1, "capped at the size");
     }
 }

@@ -7,7 +7,6 @@
     clippy::indexing_slicing
 )]
 
-
 use provenix_swtpm_tests::{Swtpm, Template};
 
 fn tpm2(tpm: &Swtpm, args: &[&str]) -> String {

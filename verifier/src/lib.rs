@@ -1,12 +1,17 @@
 //! provenix-verifier: the auditor's side of provenix.
 //!
 //! ```text
-//! builder logs (tiles, checkpoints) ─ witness: cosign consistent checkpoints
+//! builder log (dir or URL: checkpoint, entry bundles) ─ source
+//!   ─ appraise: enrollment (AK, key bindings), entries (SK), batches (AK
+//!     quotes, nonces, counters, chain, clock), checkpoint (LK, root,
+//!     consistency with the one seen before) ─ Appraisal
+//! checkpoints ─ witness: cosign the consistent ones
 //! ```
-//! Today the library holds the witness (`provenix witness`); appraisal,
-//! log sync, M-of-N decisions and the substituter follow. The binary
-//! `provenix` also parses event logs, predicts PCR values and NAR-hashes
-//! paths (src/main.rs and its command modules).
+//! Still to come (issue 6): the EK chain and deny-lists, activation
+//! records, event-log replay, witness policy, the policy and M-of-N
+//! decisions, and the substituter. The binary `provenix` also parses event
+//! logs, predicts PCR values, checks raw quotes and NAR-hashes paths
+//! (src/main.rs and its command modules).
 
 #![cfg_attr(
     test,
@@ -18,4 +23,6 @@
     )
 )]
 
+pub mod appraise;
+pub mod source;
 pub mod witness;

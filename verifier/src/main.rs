@@ -16,6 +16,7 @@ use provenix_protocol::{nar, SignedEntry};
 mod eventlog_cmd;
 mod predict_cmd;
 mod quote_cmd;
+mod verify_cmd;
 mod witness_cmd;
 
 /// provenix: check Nix build provenance against TPM-attested builder logs.
@@ -56,6 +57,12 @@ enum Command {
     /// Check raw TPM quotes (tpm2-tools files).
     #[command(subcommand)]
     Quote(quote_cmd::QuoteCommand),
+    /// Appraise builders' logs: the enrollment's key bindings, every entry's
+    /// SK signature, every batch's AK quote (nonce, counter, chain, clock,
+    /// PCR digest), the checkpoint (LK, root) and consistency with the
+    /// checkpoint accepted last time. Exit 0 all verified, 1 one refused,
+    /// 2 one unreadable.
+    Verify(verify_cmd::VerifyArgs),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -151,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Predict(args) => predict_cmd::run(&args),
         Command::Witness(cmd) => witness_cmd::run(cmd),
         Command::Quote(cmd) => quote_cmd::run(cmd),
+        Command::Verify(args) => verify_cmd::run(args),
     }
 }
 
