@@ -177,3 +177,107 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
     });
     assert!(matches!(e, AppraisalError::Fetch(_)), "{e}");
 }
+
+/// The builder's AK Name (hex).
+fn ak_name(b: &Builder) -> String {
+    let out = common::ok(b.agent().args(["keys", "--json"]).output().unwrap());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["builder"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
+    use provenix_verifier::decide::{ballot, decide};
+    use provenix_verifier::policy::Policy;
+
+    // Four builders on three TPMs: "a2" is a second enrollment of a's TPM.
+    let names_in_policy = ["a", "b", "c", "a2"];
+    let mut builders: Vec<Builder> = [0, 1, 2, 0]
+        .iter()
+        .map(|&t| Builder::on_tpm(t, ""))
+        .collect();
+    let mut path = String::new();
+    for (i, b) in builders.iter_mut().enumerate() {
+        if i != 2 {
+            b.start_daemon(&["--batch-delay-ms", "50"]);
+            path = b.nix.build("hello", &[]).unwrap()[0].clone();
+        } else {
+            // The liar: its daemon is down while Nix builds, and the output
+            // is changed before the daemon hashes it.
+            b.nix.build("hello", &[]).unwrap();
+            let file = b.nix.store_root().join(path.trim_start_matches('/'));
+            let mut perms = std::fs::metadata(&file).unwrap().permissions();
+            use std::os::unix::fs::PermissionsExt as _;
+            perms.set_mode(0o644);
+            std::fs::set_permissions(&file, perms).unwrap();
+            std::fs::write(&file, "hello from a liar\n").unwrap();
+            b.start_daemon(&["--batch-delay-ms", "50"]);
+        }
+        b.wait_entries(1);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        b.kill_daemon();
+    }
+    let names: Vec<String> = builders.iter().map(ak_name).collect();
+    let policy = |quorum: usize, swtpm: bool, pins: &[&String]| {
+        let mut text = format!("insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n");
+        for (i, b) in builders.iter().enumerate() {
+            text.push_str(&format!(
+                "[[builder]]\nname = \"{}\"\nlog = \"{}\"\nak_name = \"{}\"\n",
+                names_in_policy[i],
+                b.log().display(),
+                pins[i]
+            ));
+        }
+        Policy::parse(&text, "test").unwrap()
+    };
+    let store_path = provenix_protocol::StorePath::parse(&path).unwrap();
+    let client = provenix_io::client(None, std::time::Duration::from_secs(10)).unwrap();
+    let verdict = |p: &Policy| {
+        let ballots: Vec<_> = p
+            .file
+            .builders
+            .iter()
+            .map(|b| ballot(b, p, &store_path, &client, None).unwrap())
+            .collect();
+        decide(&store_path, &ballots, p.file.quorum, false)
+    };
+    let pins: Vec<&String> = names.iter().collect();
+
+    let v = verdict(&policy(2, true, &pins));
+    let info: serde_json::Value =
+        serde_json::from_slice(&builders[0].nix.path_info(&[path.clone()]).unwrap().stdout)
+            .unwrap();
+    let nix_hash = provenix_protocol::NarHash::parse(info[0]["narHash"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        v.trusted.as_ref().map(|a| a.nar_hash),
+        Some(nix_hash),
+        "{v:?}"
+    );
+    assert_eq!(v.agreeing, vec!["a", "b", "a2"]);
+    assert_eq!(v.count, 2, "a and a2 are one TPM");
+    assert_eq!(v.disagreeing.len(), 1);
+    assert_eq!(v.disagreeing[0].0, "c");
+    assert_ne!(v.disagreeing[0].1.nar_hash, nix_hash);
+
+    // Three needed: three builders agree, but on two TPMs: not trusted; the
+    // liar still named.
+    let v = verdict(&policy(3, true, &pins));
+    assert!(v.trusted.is_none());
+    assert_eq!(v.agreeing.len(), 3);
+    assert_eq!(v.disagreeing[0].0, "c");
+
+    // Software TPMs not allowed: nobody counts.
+    let v = verdict(&policy(2, false, &pins));
+    assert!(v.trusted.is_none());
+    assert_eq!(v.missing.len(), 4);
+    assert!(v.missing[0].1.contains("software TPM"), "{:?}", v.missing);
+
+    // b pinned to c's AK: b's log is refused as another builder's, so only
+    // a's TPM backs the real hash.
+    let v = verdict(&policy(2, true, &[pins[0], pins[2], pins[2], pins[3]]));
+    assert!(v.trusted.is_none(), "{v:?}");
+    assert!(v
+        .missing
+        .iter()
+        .any(|(n, why)| n == "b" && why.contains("not the pinned")));
+}

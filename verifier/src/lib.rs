@@ -24,5 +24,8 @@
 )]
 
 pub mod appraise;
+pub mod decide;
+pub mod policy;
 pub mod source;
+pub mod state;
 pub mod witness;

@@ -13,6 +13,7 @@ use provenix_protocol::encoding::hex_decode_array;
 use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
 use provenix_protocol::{nar, SignedEntry};
 
+mod decide_cmd;
 mod eventlog_cmd;
 mod predict_cmd;
 mod quote_cmd;
@@ -63,6 +64,12 @@ enum Command {
     /// checkpoint accepted last time. Exit 0 all verified, 1 one refused,
     /// 2 one unreadable.
     Verify(verify_cmd::VerifyArgs),
+    /// Decide M-of-N for an output store path: appraise every builder the
+    /// policy lists, apply the policy (pinned AKs, software TPMs, witnesses,
+    /// built locally), and count agreement on the NAR hash per distinct
+    /// TPM. Prints the agreeing, disagreeing and missing builders. Exit 0
+    /// trusted, 1 not trusted, 2 unusable policy or input.
+    Decide(decide_cmd::DecideArgs),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -159,6 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Witness(cmd) => witness_cmd::run(cmd),
         Command::Quote(cmd) => quote_cmd::run(cmd),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Decide(args) => decide_cmd::run(args),
     }
 }
 

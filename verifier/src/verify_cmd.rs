@@ -1,14 +1,13 @@
 //! `provenix verify`: appraise builders' logs (directories or log service
 //! URLs), each against the checkpoint accepted from it last time.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
-use provenix_protocol::Sha256Digest;
 use provenix_verifier::appraise::{appraise, Appraisal, AppraisalError, Seen};
 use provenix_verifier::source::LogSource;
+use provenix_verifier::state::StateDir;
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
@@ -27,53 +26,28 @@ pub(crate) struct VerifyArgs {
     logs: Vec<String>,
 }
 
-fn state_file(dir: &Path, origin_key: &str) -> PathBuf {
-    dir.join(format!(
-        "{}.checkpoint",
-        Sha256Digest::of(origin_key.as_bytes()).to_hex()
-    ))
-}
-
-/// The checkpoint accepted before from the log at `name`.
-fn seen(dir: &Path, name: &str) -> anyhow::Result<Option<Seen>> {
-    let path = state_file(dir, name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let mut lines = text.lines();
-    let size = lines.next().and_then(|s| s.parse().ok());
-    let root = lines.next().and_then(|r| Sha256Digest::from_hex(r).ok());
-    match (size, root) {
-        (Some(size), Some(root)) => Ok(Some(Seen { size, root })),
-        _ => anyhow::bail!("{}: damaged state file", path.display()),
-    }
-}
-
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let client = provenix_io::client(args.ca_file.as_deref(), std::time::Duration::from_secs(60))?;
-    if let Some(d) = &args.state_dir {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
+    let state = args.state_dir.as_deref().map(StateDir::open).transpose()?;
     let mut worst = 0u8;
     for arg in &args.logs {
         let source = LogSource::from_arg(arg, &client);
         let name = source.name();
-        let previous = match &args.state_dir {
-            Some(d) => seen(d, &name)?,
+        let previous = match &state {
+            Some(s) => s.seen(&name)?,
             None => None,
         };
         let result = appraise(&source, previous, &mut |_, _| {});
         match result {
             Ok(a) => {
                 report_ok(&name, &a, args.json);
-                if let Some(d) = &args.state_dir {
-                    let state = format!("{}\n{}\n", a.checkpoint.size, a.checkpoint.root.to_hex());
-                    provenix_io::durable::write_durable(
-                        &state_file(d, &name),
-                        state.as_bytes(),
-                        0o644,
+                if let Some(s) = &state {
+                    s.accept(
+                        &name,
+                        Seen {
+                            size: a.checkpoint.size,
+                            root: a.checkpoint.root,
+                        },
                     )?;
                 }
             }

@@ -78,7 +78,13 @@ impl Builder {
     /// A measured, enrolled builder whose Nix runs `provenix-agent hook`
     /// after every build; `conf` adds nix.conf lines.
     pub(crate) fn new(conf: &str) -> Self {
-        let swtpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
+        Self::on_tpm(0, conf)
+    }
+
+    /// A builder on its own TPM: template `index` (equal indices share an
+    /// EK, i.e. are one TPM to a verifier).
+    pub(crate) fn on_tpm(index: usize, conf: &str) -> Self {
+        let swtpm = Swtpm::start(Template::shared(index).unwrap()).unwrap();
         let work = tempfile::tempdir().unwrap();
         let hook = work.path().join("hook.sh");
         std::fs::write(

@@ -1,0 +1,112 @@
+//! `provenix decide --policy P <store path>`: appraise every builder the
+//! policy lists and decide M-of-N for one output path.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use provenix_protocol::StorePath;
+use provenix_verifier::decide::{ballot, decide, Attested, Verdict};
+use provenix_verifier::policy::Policy;
+use provenix_verifier::state::StateDir;
+
+#[derive(Args)]
+pub(crate) struct DecideArgs {
+    /// The policy (TOML; see verifier/policy.toml.sample).
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Where the checkpoint accepted from each builder is kept.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Root certificates (PEM) for HTTPS log services (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The output store path to decide.
+    #[arg(value_name = "STORE_PATH")]
+    path: String,
+}
+
+fn attested_json(a: &Attested) -> serde_json::Value {
+    serde_json::json!({
+        "nar_hash": a.nar_hash.to_nix_string(),
+        "nar_size": a.nar_size,
+        "references": a.references.iter().map(StorePath::as_str).collect::<Vec<_>>(),
+    })
+}
+
+fn print(v: &Verdict, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "path": v.path.as_str(),
+                "trusted": v.trusted.is_some(),
+                "attested": v.trusted.as_ref().map(attested_json),
+                "agreeing": v.agreeing,
+                "disagreeing": v.disagreeing.iter().map(|(n, a)| serde_json::json!({"builder": n, "attested": attested_json(a)})).collect::<Vec<_>>(),
+                "missing": v.missing.iter().map(|(n, why)| serde_json::json!({"builder": n, "why": why})).collect::<Vec<_>>(),
+                "count": v.count,
+                "quorum": v.quorum,
+                "reason": v.reason,
+            })
+        );
+        return;
+    }
+    match &v.trusted {
+        Some(a) => println!(
+            "TRUSTED {}: {} ({} bytes), {} of {} needed",
+            v.path,
+            a.nar_hash.to_nix_string(),
+            a.nar_size,
+            v.count,
+            v.quorum
+        ),
+        None => println!(
+            "NOT TRUSTED {}: {}",
+            v.path,
+            v.reason.as_deref().unwrap_or("no quorum")
+        ),
+    }
+    for n in &v.agreeing {
+        println!("  agrees     {n}");
+    }
+    for (n, a) in &v.disagreeing {
+        println!(
+            "  DISAGREES  {n}: {} ({} bytes)",
+            a.nar_hash.to_nix_string(),
+            a.nar_size
+        );
+    }
+    for (n, why) in &v.missing {
+        println!("  missing    {n}: {why}");
+    }
+}
+
+pub(crate) fn run(args: DecideArgs) -> anyhow::Result<ExitCode> {
+    let policy = Policy::load(&args.policy)?;
+    let path = StorePath::parse(&args.path)
+        .map_err(|e| anyhow::anyhow!("{:?} is not a store path: {e}", args.path))?;
+    let client = provenix_io::client(args.ca_file.as_deref(), std::time::Duration::from_secs(60))?;
+    let state = args.state_dir.as_deref().map(StateDir::open).transpose()?;
+    let ballots = policy
+        .file
+        .builders
+        .iter()
+        .map(|b| ballot(b, &policy, &path, &client, state.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let v = decide(
+        &path,
+        &ballots,
+        policy.file.quorum,
+        policy.file.distinct_operators,
+    );
+    print(&v, args.json);
+    Ok(if v.trusted.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
