@@ -15,17 +15,9 @@ W=$(mktemp -d /tmp/provenix-bench-quote.XXXXXX)
 SWTPM=
 trap '[ -n "$SWTPM" ] && kill "$SWTPM" 2>/dev/null; rm -rf "$W"' EXIT
 mkdir -p "$W/state"
-PORT=$(python3 -c 'import socket
-for _ in range(50):
-    s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; t=socket.socket()
-    try:
-        t.bind(("127.0.0.1",p+1)); print(p); break
-    except OSError: pass
-    finally: s.close(); t.close()')
-swtpm socket --tpm2 --server "type=tcp,port=$PORT,bindaddr=127.0.0.1" \
-  --ctrl "type=tcp,port=$((PORT+1)),bindaddr=127.0.0.1" --tpmstate "dir=$W/state" \
-  --flags not-need-init,startup-clear & SWTPM=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((PORT+1))") 2>/dev/null && break; sleep 0.05; done
+. scripts/lib/swtpm.sh
+PORT=$(free_port_pair)
+start_swtpm "$W/state" "$PORT"; SWTPM=$SWTPM_PID
 export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT" TSS2_LOG=all+none
 cd "$W"
 t() { "$@" >/dev/null; tpm2_flushcontext -t; tpm2_flushcontext -s; }

@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+. scripts/lib/swtpm.sh
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { echo "DEMO FAILED: $*" >&2; exit 1; }
 
@@ -58,21 +59,12 @@ printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.p
 printf -- '--platform-manufacturer provenix-demo\n--platform-version 2.1\n--platform-model swtpm\n' > "$T/ca/localca.options"
 printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' "$T/ca" "$T/ca" > "$T/ca/swtpm_setup.conf"
 swtpm_setup --tpm2 --tpmstate "$T/state" --create-ek-cert --create-platform-cert --config "$T/ca/swtpm_setup.conf" --overwrite --logfile "$T/setup.log" >/dev/null
-PORT=$(python3 -c 'import socket
-for _ in range(50):
-    s=socket.socket(); s.bind(("127.0.0.1",0)); p=s.getsockname()[1]; t=socket.socket()
-    try:
-        t.bind(("127.0.0.1",p+1)); print(p); break
-    except OSError: pass
-    finally: s.close(); t.close()')
+PORT=$(free_port_pair)
 SWTPM_PID=
 boot_swtpm() {  # a power cycle: PCRs reset, NV and keys kept
   if [ -n "$SWTPM_PID" ]; then kill "$SWTPM_PID"; wait "$SWTPM_PID" 2>/dev/null || true; fi
-  setpriv --pdeathsig KILL -- swtpm socket --tpm2 --server "type=tcp,port=$PORT,bindaddr=127.0.0.1" \
-    --ctrl "type=tcp,port=$((PORT+1)),bindaddr=127.0.0.1" --tpmstate "dir=$T/state" \
-    --flags not-need-init,startup-clear & SWTPM_PID=$!
+  start_swtpm "$T/state" "$PORT"
   PIDS+=("$SWTPM_PID")
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((PORT+1))") 2>/dev/null && break; sleep 0.05; done
 }
 export PROVENIX_TCTI="swtpm:host=127.0.0.1,port=$PORT" PROVENIX_INSECURE_ALLOW_SWTPM=true
 export PROVENIX_STATE_DIR=$W/agent/state PROVENIX_LOG_DIR=$W/agent/log

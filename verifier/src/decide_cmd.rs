@@ -8,19 +8,14 @@ use clap::Args;
 use provenix_protocol::StorePath;
 use provenix_verifier::decide::{ballot, decide, Attested, Verdict};
 use provenix_verifier::policy::Policy;
-use provenix_verifier::state::StateDir;
 
 #[derive(Args)]
 pub(crate) struct DecideArgs {
     /// The policy (TOML; see verifier/policy.toml.sample).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
-    /// Where the checkpoint accepted from each builder is kept.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Root certificates (PEM) for HTTPS log services (default: the system's).
-    #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    logs_at: crate::verify_cmd::LogArgs,
     /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -89,8 +84,7 @@ pub(crate) fn run(args: DecideArgs) -> anyhow::Result<ExitCode> {
     let policy = Policy::load(&args.policy)?;
     let path = StorePath::parse(&args.path)
         .map_err(|e| anyhow::anyhow!("{:?} is not a store path: {e}", args.path))?;
-    let client = provenix_io::client(args.ca_file.as_deref(), std::time::Duration::from_secs(60))?;
-    let state = args.state_dir.as_deref().map(StateDir::open).transpose()?;
+    let (client, state) = args.logs_at.open()?;
     let ballots = policy
         .file
         .builders

@@ -9,15 +9,32 @@ use provenix_verifier::appraise::{appraise, Appraisal, AppraisalError, Seen};
 use provenix_verifier::source::LogSource;
 use provenix_verifier::state::StateDir;
 
+/// How logs are reached and remembered (shared by `verify` and `decide`).
 #[derive(Args)]
-pub(crate) struct VerifyArgs {
+pub(crate) struct LogArgs {
     /// Where the checkpoint accepted from each builder is kept (the next run
     /// requires the log to extend it). Without it, nothing is remembered.
     #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Root certificates (PEM) for HTTPS log services (default: the system's).
     #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl LogArgs {
+    /// The HTTPS client and the state directory.
+    pub(crate) fn open(&self) -> anyhow::Result<(ureq::Agent, Option<StateDir>)> {
+        let client =
+            provenix_io::client(self.ca_file.as_deref(), std::time::Duration::from_secs(60))?;
+        let state = self.state_dir.as_deref().map(StateDir::open).transpose()?;
+        Ok((client, state))
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    logs_at: LogArgs,
     /// One JSON object per log instead of text.
     #[arg(long)]
     json: bool,
@@ -27,8 +44,7 @@ pub(crate) struct VerifyArgs {
 }
 
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let client = provenix_io::client(args.ca_file.as_deref(), std::time::Duration::from_secs(60))?;
-    let state = args.state_dir.as_deref().map(StateDir::open).transpose()?;
+    let (client, state) = args.logs_at.open()?;
     let mut worst = 0u8;
     for arg in &args.logs {
         let source = LogSource::from_arg(arg, &client);
