@@ -113,6 +113,10 @@ impl Signature {
                         })
                     }
                 }
+                #[cfg(feature = "fast-ecdsa")]
+                if let Some(result) = ring_ecdsa(params.curve, hash, point, r, s, message) {
+                    return result;
+                }
                 let digest = hash.hash(&[message])?;
                 match params.curve {
                     EccCurve::NistP256 => ecdsa_p256(point, r, s, digest.as_bytes()),
@@ -273,6 +277,57 @@ macro_rules! ecdsa_verify {
 }
 
 ecdsa_verify!(ecdsa_p256, p256, 32);
+
+/// ECDSA verification by ring, for the curve-hash pairs it has in fixed
+/// (r || s) form: P-256 with SHA-256 and P-384 with SHA-384; `None` for
+/// the others, which the
+/// portable code verifies. Same verdicts: a point not on the curve and a
+/// bad signature are both refused.
+#[cfg(feature = "fast-ecdsa")]
+fn ring_ecdsa(
+    curve: EccCurve,
+    hash: HashAlg,
+    point: &super::public::EccPoint,
+    r: &EccParameter,
+    s: &EccParameter,
+    message: &[u8],
+) -> Option<Result<()>> {
+    use ring::signature as rs;
+    let (alg, key, n): (&rs::EcdsaVerificationAlgorithm, _, usize) = match (curve, hash) {
+        (EccCurve::NistP256, HashAlg::Sha256) => (
+            &rs::ECDSA_P256_SHA256_FIXED,
+            sec1_uncompressed::<32>(point),
+            32,
+        ),
+        (EccCurve::NistP384, HashAlg::Sha384) => (
+            &rs::ECDSA_P384_SHA384_FIXED,
+            sec1_uncompressed::<48>(point),
+            48,
+        ),
+        _ => return None,
+    };
+    let key = match key {
+        Ok(k) => k,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut sig = Vec::with_capacity(2 * n);
+    for (part, what) in [(r, "ECDSA r"), (s, "ECDSA s")] {
+        let padded = if n == 32 {
+            left_pad::<32>(part.as_bytes(), what).map(|a| a.to_vec())
+        } else {
+            left_pad::<48>(part.as_bytes(), what).map(|a| a.to_vec())
+        };
+        match padded {
+            Ok(p) => sig.extend_from_slice(&p),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(
+        rs::UnparsedPublicKey::new(alg, &key)
+            .verify(message, &sig)
+            .map_err(|_| Error::TpmBadSignature),
+    )
+}
 ecdsa_verify!(ecdsa_p384, p384, 48);
 
 /// An RSA public key from a TPM modulus and exponent.
@@ -410,6 +465,43 @@ pub(crate) mod tests {
                     y: EccParameter::new(y).unwrap(),
                 },
             },
+        }
+    }
+
+    /// The portable verifier and (with `fast-ecdsa`) ring give the same
+    /// verdicts on good and bad signatures, whichever `verify` uses.
+    #[test]
+    fn both_ecdsa_implementations_agree() {
+        use crate::tpm::public::EccPoint;
+        let mut rng = rand_core::OsRng;
+        let sk = p256::ecdsa::SigningKey::random(&mut rng);
+        let pt = sk.verifying_key().to_encoded_point(false);
+        let point = EccPoint {
+            x: EccParameter::new(pt.x().unwrap()).unwrap(),
+            y: EccParameter::new(pt.y().unwrap()).unwrap(),
+        };
+        let msg = b"quoted bytes";
+        let (sig, _): (p256::ecdsa::Signature, _) = sk.sign_recoverable(msg).unwrap();
+        let (r, s) = sig.split_bytes();
+        let (r, s) = (EccParameter::new(&r).unwrap(), EccParameter::new(&s).unwrap());
+        let digest = HashAlg::Sha256.hash(&[msg]).unwrap();
+        let mut bad = r.as_bytes().to_vec();
+        bad[5] ^= 1;
+        let bad = EccParameter::new(&bad).unwrap();
+        assert!(ecdsa_p256(&point, &r, &s, digest.as_bytes()).is_ok());
+        assert!(matches!(
+            ecdsa_p256(&point, &bad, &s, digest.as_bytes()),
+            Err(Error::TpmBadSignature)
+        ));
+        #[cfg(feature = "fast-ecdsa")]
+        {
+            let ring = |r: &EccParameter, m: &[u8]| {
+                ring_ecdsa(EccCurve::NistP256, HashAlg::Sha256, &point, r, &s, m).unwrap()
+            };
+            assert!(ring(&r, msg).is_ok());
+            assert!(matches!(ring(&bad, msg), Err(Error::TpmBadSignature)));
+            assert!(matches!(ring(&r, b"other"), Err(Error::TpmBadSignature)));
+            assert!(ring_ecdsa(EccCurve::NistP256, HashAlg::Sha512, &point, &r, &s, msg).is_none());
         }
     }
 
