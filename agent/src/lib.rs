@@ -57,9 +57,4 @@ pub mod witness;
 
 pub use error::{AgentError, Result};
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_time() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use provenix_io::unix_time;

@@ -218,8 +218,27 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
         b.kill_daemon();
     }
     let names: Vec<String> = builders.iter().map(ak_name).collect();
-    let policy = |quorum: usize, swtpm: bool, pins: &[&String]| {
-        let mut text = format!("insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n");
+    // Each swtpm template has its own local CA (root and issuing CA).
+    let tpl = |i| provenix_swtpm_tests::Template::shared(i).unwrap();
+    let ca = |roots: &[usize]| {
+        let files = |f: &dyn Fn(usize) -> std::path::PathBuf| {
+            roots
+                .iter()
+                .map(|&i| format!("\"{}\"", f(i).display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "ek_roots = [{}]\nek_intermediates = [{}]\n",
+            files(&|i| tpl(i).root_ca_cert()),
+            files(&|i| tpl(i).issuer_cert())
+        )
+    };
+    let policy_with = |quorum: usize, swtpm: bool, pins: &[&String], roots: &[usize]| {
+        let mut text = format!(
+            "insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n{}",
+            ca(roots)
+        );
         for (i, b) in builders.iter().enumerate() {
             text.push_str(&format!(
                 "[[builder]]\nname = \"{}\"\nlog = \"{}\"\nak_name = \"{}\"\n",
@@ -228,8 +247,12 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
                 pins[i]
             ));
         }
-        Policy::parse(&text, "test").unwrap()
+        let mut p = Policy::parse(&text, "test").unwrap();
+        p.read_certificates(Path::new("/")).unwrap();
+        p
     };
+    let policy =
+        |quorum: usize, swtpm: bool, pins: &[&String]| policy_with(quorum, swtpm, pins, &[0, 1, 2]);
     let store_path = provenix_protocol::StorePath::parse(&path).unwrap();
     let client = provenix_io::client(None, std::time::Duration::from_secs(10)).unwrap();
     let verdict = |p: &Policy| {

@@ -42,6 +42,13 @@ pub mod server;
 pub use client::client;
 pub use server::{full, text, Body, Handler, Server};
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Log lines (tracing) to stderr for the agent's and verifier's
 /// long-running commands: level and message, no time stamp (the journal
 /// adds one), no colour. `PROVENIX_LOG` filters (e.g. `debug`,

@@ -232,6 +232,9 @@ pub struct Appraisal {
     pub batches: u64,
     /// SK bindings (the enrollment's and each rebinding).
     pub bindings: u64,
+    /// The TPM firmware version its latest SK binding quote states
+    /// (signed by the AK, unlike the enrollment record's copy).
+    pub firmware_version: u64,
 }
 
 /// A key binding that passed: the Ed25519 key and what its quote showed.
@@ -403,7 +406,7 @@ fn check_binding(
     b: &KeyBinding,
     seal: &PcrSelectionList,
     clock: &mut Clocks,
-) -> Result<(VerifyingKey, Digest)> {
+) -> Result<(VerifyingKey, Digest, u64)> {
     let tpm_public = Public::from_bytes(&b.tpm_public).map_err(|e| malformed(which, e))?;
     let name = tpm_public.name().map_err(|e| malformed(which, e))?;
     let binding = key_binding_digest(&b.public_key, name.as_bytes());
@@ -458,7 +461,7 @@ fn check_binding(
         }
     }
     let key = VerifyingKey::from_bytes(&b.public_key).map_err(|e| malformed(which, e))?;
-    Ok((key, q.pcr_digest.clone()))
+    Ok((key, q.pcr_digest.clone(), quote.firmware_version))
 }
 
 /// State while reading the log.
@@ -480,6 +483,7 @@ struct Walk<'f> {
     entries: u64,
     batches: u64,
     bindings: u64,
+    firmware_version: u64,
     on_entry: &'f mut dyn FnMut(u64, &SignedEntry),
 }
 
@@ -511,8 +515,10 @@ impl Walk<'_> {
                     .map_err(|er| malformed("seal set", er))?;
                 let seal = PcrSelectionList::single(HashAlg::Sha256, pcrs);
                 let mut clock = Clocks::new(self.clock);
-                let (lk, _) = check_binding(&ak, "LK", &e.log_key, &seal, &mut clock)?;
-                let (sk, pcr_digest) = check_binding(&ak, "SK", &e.signing_key, &seal, &mut clock)?;
+                let (lk, _, _) = check_binding(&ak, "LK", &e.log_key, &seal, &mut clock)?;
+                let (sk, pcr_digest, firmware) =
+                    check_binding(&ak, "SK", &e.signing_key, &seal, &mut clock)?;
+                self.firmware_version = firmware;
                 let system = system_of(&e.cel_event_log, e.system_pcr, "enrollment")?;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
@@ -538,7 +544,9 @@ impl Walk<'_> {
                 }
                 let system_pcr = self.enrollment.as_ref().map_or(0, |e| e.system_pcr);
                 let mut clock = Clocks::new(self.clock);
-                let (sk, pcr_digest) = check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
+                let (sk, pcr_digest, firmware) =
+                    check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
+                self.firmware_version = firmware;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
                     key: sk,
@@ -704,6 +712,7 @@ pub fn appraise(
         entries: 0,
         batches: 0,
         bindings: 0,
+        firmware_version: 0,
         on_entry,
     };
     let mut tree = CompactTree::new();
@@ -764,6 +773,7 @@ pub fn appraise(
         entries: w.entries,
         batches: w.batches,
         bindings: w.bindings,
+        firmware_version: w.firmware_version,
     })
 }
 

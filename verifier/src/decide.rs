@@ -219,26 +219,10 @@ pub fn ballot(
             a.builder, b.ak_name
         )));
     }
-    if a.enrollment.insecure_swtpm && !policy.file.insecure_allow_swtpm {
-        return Ok(missing(
-            "a software TPM (the policy does not set insecure_allow_swtpm)".into(),
-        ));
-    }
-    let cosigned = match a.checkpoint_note.verify_cosignatures(&policy.witnesses) {
-        Ok(c) => c.len(),
-        Err(e) => {
-            return Ok(missing(format!(
-                "a witness cosignature does not verify: {e}"
-            )))
-        }
+    let ek = match policy.admit(&a, crate::unix_time()) {
+        Ok(tpm) => Some(tpm.cert_sha256),
+        Err(why) => return Ok(missing(why)),
     };
-    if cosigned < policy.file.min_witnesses {
-        return Ok(missing(format!(
-            "{cosigned} of the policy's witnesses cosigned its checkpoint, {} required",
-            policy.file.min_witnesses
-        )));
-    }
-    let ek = Some(Sha256Digest::of(&a.enrollment.ek_certificate));
     let vote = match found {
         None => Vote::Missing("no entry for the path".into()),
         Some((_, _, false)) if policy.file.require_built_locally => {

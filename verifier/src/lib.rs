@@ -7,9 +7,10 @@
 //!     consistency with the one seen before) ─ Appraisal
 //! checkpoints ─ witness: cosign the consistent ones
 //! ```
-//! Still to come (issue 6): the EK chain and deny-lists, activation
-//! records, event-log replay, witness policy, the policy and M-of-N
-//! decisions, and the substituter. The binary `provenix` also parses event
+//! policy + appraisals ─ admit (software TPM, witnesses, EK chain, deny-list,
+//!   ROCA) ─ ballots (pinned AK, latest entry for the path) ─ decide M-of-N
+//! Still to come (issue 6): activation records, event-log replay, reports,
+//! and the substituter. The binary `provenix` also parses event
 //! logs, predicts PCR values, checks raw quotes and NAR-hashes paths
 //! (src/main.rs and its command modules).
 
@@ -25,7 +26,10 @@
 
 pub mod appraise;
 pub mod decide;
+pub mod ek;
 pub mod policy;
 pub mod source;
 pub mod state;
 pub mod witness;
+
+pub use provenix_io::unix_time;

@@ -66,6 +66,17 @@ pub struct PolicyFile {
     /// Only entries built locally (sandboxed, no remote builders) count.
     #[serde(default = "yes")]
     pub require_built_locally: bool,
+    /// Trusted EK roots: PEM files (relative paths are from the policy's
+    /// directory). Certificates here are trust anchors.
+    #[serde(default)]
+    pub ek_roots: Vec<std::path::PathBuf>,
+    /// Extra intermediate CA certificates (PEM files) for TPMs that keep
+    /// none in NV; they are not trusted by themselves.
+    #[serde(default)]
+    pub ek_intermediates: Vec<std::path::PathBuf>,
+    /// TPMs refused by manufacturer and firmware version.
+    #[serde(default)]
+    pub deny: Vec<crate::ek::DenyRule>,
     /// The builders.
     #[serde(default, rename = "builder")]
     pub builders: Vec<BuilderPolicy>,
@@ -82,6 +93,10 @@ pub struct Policy {
     pub file: PolicyFile,
     /// The witness keys, parsed.
     pub witnesses: Vec<CosignerKey>,
+    /// The EK roots (DER), read by [`Policy::load`].
+    pub roots: Vec<Vec<u8>>,
+    /// The extra intermediates (DER), read by [`Policy::load`].
+    pub intermediates: Vec<Vec<u8>>,
 }
 
 impl Policy {
@@ -128,7 +143,82 @@ impl Policy {
         if names.windows(2).any(|w| w.first() == w.get(1)) {
             return Err(invalid("two builders share a name".into()));
         }
-        Ok(Self { file, witnesses })
+        if file.ek_roots.is_empty() {
+            return Err(invalid(
+                "no ek_roots: no EK certificate could chain to a trusted root".into(),
+            ));
+        }
+        Ok(Self {
+            file,
+            witnesses,
+            roots: Vec::new(),
+            intermediates: Vec::new(),
+        })
+    }
+
+    /// Read the EK root and intermediate certificates the policy names,
+    /// relative to `base` (the policy file's directory).
+    pub fn read_certificates(&mut self, base: &Path) -> Result<(), PolicyError> {
+        let read = |files: &[std::path::PathBuf]| -> Result<Vec<Vec<u8>>, PolicyError> {
+            let mut out = Vec::new();
+            for f in files {
+                let path = base.join(f);
+                let pem = std::fs::read(&path).map_err(|source| PolicyError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                out.extend(crate::ek::pem_certificates(&pem).map_err(|reason| {
+                    PolicyError::Invalid {
+                        path: path.display().to_string(),
+                        reason,
+                    }
+                })?);
+            }
+            Ok(out)
+        };
+        self.roots = read(&self.file.ek_roots)?;
+        self.intermediates = read(&self.file.ek_intermediates)?;
+        Ok(())
+    }
+
+    /// What the policy requires of any builder's appraised log, whoever it
+    /// is: no software TPM unless allowed, enough witness cosignatures, and
+    /// an EK certificate that chains to a trusted root, holds the EK's key
+    /// and is not denied. The TPM's identity, or why the log does not count.
+    pub fn admit(
+        &self,
+        a: &crate::appraise::Appraisal,
+        now: u64,
+    ) -> Result<crate::ek::TpmIdentity, String> {
+        let e = &a.enrollment;
+        if e.insecure_swtpm && !self.file.insecure_allow_swtpm {
+            return Err("a software TPM (the policy does not set insecure_allow_swtpm)".into());
+        }
+        let cosigned = a
+            .checkpoint_note
+            .verify_cosignatures(&self.witnesses)
+            .map_err(|e| format!("a witness cosignature does not verify: {e}"))?
+            .len();
+        if cosigned < self.file.min_witnesses {
+            return Err(format!(
+                "{cosigned} of the policy's witnesses cosigned its checkpoint, {} required",
+                self.file.min_witnesses
+            ));
+        }
+        let ek_public = provenix_protocol::tpm::Public::from_bytes(&e.ek_public)
+            .map_err(|err| format!("EK public area: {err}"))?;
+        let mut intermediates = e.ek_intermediates.clone();
+        intermediates.extend(self.intermediates.iter().cloned());
+        crate::ek::check_ek(
+            &e.ek_certificate,
+            &intermediates,
+            &self.roots,
+            &ek_public,
+            a.firmware_version,
+            &self.file.deny,
+            i64::try_from(now).unwrap_or(i64::MAX),
+        )
+        .map_err(|err| format!("EK: {err}"))
     }
 
     /// Load a policy file.
@@ -137,7 +227,9 @@ impl Policy {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let mut p = Self::parse(&text, &path.display().to_string())?;
+        p.read_certificates(path.parent().unwrap_or(Path::new(".")))?;
+        Ok(p)
     }
 }
 
@@ -157,9 +249,13 @@ mod tests {
 
     #[test]
     fn bad_policies_are_refused_with_the_reason() {
-        let b = "[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        let b = "ek_roots = [\"r.pem\"]\n[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
         assert!(Policy::parse(&format!("quorum = 1\n{b}"), "p").is_ok());
         for (text, needle) in [
+            (
+                format!("quorum = 1\n{}", b.replace("ek_roots = [\"r.pem\"]", "")),
+                "ek_roots",
+            ),
             (format!("quorum = 2\n{b}"), "quorum"),
             (format!("quorum = 0\n{b}"), "quorum"),
             ("quorum = 1\n".to_string(), "no [[builder]]"),

@@ -35,6 +35,11 @@ impl LogArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     logs_at: LogArgs,
+    /// Also apply a policy's rules for any builder (see
+    /// verifier/policy.toml.sample): software TPMs, witnesses, the EK
+    /// certificate chain, the deny-lists.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// One JSON object per log instead of text.
     #[arg(long)]
     json: bool,
@@ -45,6 +50,11 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (client, state) = args.logs_at.open()?;
+    let policy = args
+        .policy
+        .as_deref()
+        .map(provenix_verifier::policy::Policy::load)
+        .transpose()?;
     let mut worst = 0u8;
     for arg in &args.logs {
         let source = LogSource::from_arg(arg, &client);
@@ -54,9 +64,26 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let result = appraise(&source, previous, &mut |_, _| {});
+        let admitted = match (&result, &policy) {
+            (Ok(a), Some(p)) => Some(p.admit(a, provenix_verifier::unix_time())),
+            _ => None,
+        };
+        if let Some(Err(why)) = &admitted {
+            worst = worst.max(1);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"log": name, "verified": false, "error": format!("policy: {why}")})
+                );
+            } else {
+                println!("{name}: REFUSED by the policy: {why}");
+            }
+            continue;
+        }
         match result {
             Ok(a) => {
-                report_ok(&name, &a, args.json);
+                let tpm = admitted.and_then(Result::ok);
+                report_ok(&name, &a, tpm.as_ref(), args.json);
                 if let Some(s) = &state {
                     s.accept(
                         &name,
@@ -88,7 +115,12 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(worst))
 }
 
-fn report_ok(name: &str, a: &Appraisal, json: bool) {
+fn report_ok(
+    name: &str,
+    a: &Appraisal,
+    tpm: Option<&provenix_verifier::ek::TpmIdentity>,
+    json: bool,
+) {
     let cosigs = a.checkpoint_note.signatures().len().saturating_sub(1);
     if json {
         println!(
@@ -103,7 +135,13 @@ fn report_ok(name: &str, a: &Appraisal, json: bool) {
                 "batches": a.batches,
                 "sk_bindings": a.bindings,
                 "software_tpm": a.enrollment.insecure_swtpm,
-                "unverified_cosignature_lines": cosigs,
+                "cosignature_lines": cosigs,
+                "ek": tpm.map(|t| serde_json::json!({
+                    "certificate_sha256": t.cert_sha256.to_hex(),
+                    "manufacturer": t.manufacturer,
+                    "model": t.model,
+                    "root": t.root,
+                })),
             })
         );
     } else {
@@ -120,8 +158,17 @@ fn report_ok(name: &str, a: &Appraisal, json: bool) {
         if a.enrollment.insecure_swtpm {
             println!("  software TPM (insecure: its evidence proves nothing about hardware)");
         }
-        println!(
-            "  not yet checked: EK certificate chain, activation, event-log replay, witnesses ({cosigs} cosignature line(s) present)"
-        );
+        match tpm {
+            Some(t) => println!(
+                "  EK          chains to {} (manufacturer {}, model {}); policy applied",
+                t.root,
+                t.manufacturer.as_deref().unwrap_or("?"),
+                t.model.as_deref().unwrap_or("?")
+            ),
+            None => println!(
+                "  no --policy: EK chain, software TPM and witness rules not applied ({cosigs} cosignature line(s) present)"
+            ),
+        }
+        println!("  not yet checked: credential activation, event-log replay");
     }
 }

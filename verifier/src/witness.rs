@@ -213,9 +213,7 @@ impl Witness {
             Err(r) => return r,
         };
         let w = Arc::clone(&self);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = provenix_io::unix_time();
         let r = tokio::task::spawn_blocking(move || w.add_checkpoint(&body, now)).await;
         match r {
             Ok(Ok(line)) => text(StatusCode::OK, line),

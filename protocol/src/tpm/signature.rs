@@ -483,7 +483,10 @@ pub(crate) mod tests {
         let msg = b"quoted bytes";
         let (sig, _): (p256::ecdsa::Signature, _) = sk.sign_recoverable(msg).unwrap();
         let (r, s) = sig.split_bytes();
-        let (r, s) = (EccParameter::new(&r).unwrap(), EccParameter::new(&s).unwrap());
+        let (r, s) = (
+            EccParameter::new(&r).unwrap(),
+            EccParameter::new(&s).unwrap(),
+        );
         let digest = HashAlg::Sha256.hash(&[msg]).unwrap();
         let mut bad = r.as_bytes().to_vec();
         bad[5] ^= 1;
