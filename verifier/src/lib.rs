@@ -5,10 +5,11 @@
 //!   ─ appraise: enrollment (AK, key bindings), entries (SK), batches (AK
 //!     quotes, nonces, counters, chain, clock), checkpoint (LK, root,
 //!     consistency with the one seen before) ─ Appraisal
+//! policy + appraisals ─ admit (software TPM, witnesses, EK chain,
+//!   deny-list, ROCA) ─ ballots (pinned AK, latest entry for the path)
+//!   ─ decide M-of-N
 //! checkpoints ─ witness: cosign the consistent ones
 //! ```
-//! policy + appraisals ─ admit (software TPM, witnesses, EK chain, deny-list,
-//!   ROCA) ─ ballots (pinned AK, latest entry for the path) ─ decide M-of-N
 //! Still to come (issue 6): activation records, event-log replay, reports,
 //! and the substituter. The binary `provenix` also parses event
 //! logs, predicts PCR values, checks raw quotes and NAR-hashes paths
