@@ -304,3 +304,40 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
         .iter()
         .any(|(n, why)| n == "b" && why.contains("not the pinned")));
 }
+
+#[test]
+fn an_unlogged_pcr_extension_is_refused_by_replay() {
+    // A boot where PCR 12 (in the seal set) was extended by something the
+    // event logs do not show, e.g. a command-line override: SK no longer
+    // derives, the operator re-binds, and the new binding's quote covers a
+    // PCR 12 no log explains.
+    let mut b = Builder::new("");
+    common::ok(
+        b.agent()
+            .args(["debug-extend", "--pcr", "12", "unlogged"])
+            .output()
+            .unwrap(),
+    );
+    common::ok(
+        b.agent()
+            .args(["enroll", "--rebind", "--no-event-log"])
+            .output()
+            .unwrap(),
+    );
+    // The daemon publishes the rebinding, then records a build.
+    b.start_daemon(&["--batch-delay-ms", "50"]);
+    b.nix.build("hello", &[]).unwrap();
+    b.wait_entries(1);
+    b.kill_daemon();
+    let e = appraise_dir(&b.log(), None).unwrap_err();
+    match e {
+        AppraisalError::EventLogReplay { what, replayed, .. } => {
+            assert!(what.starts_with("rebinding at leaf"), "{what}");
+            assert!(
+                replayed.contains(&format!("12={}", "00".repeat(32))),
+                "{replayed}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}

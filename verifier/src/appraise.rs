@@ -8,7 +8,8 @@
 //!               AK (Name = H(public), extraData = key binding), a quote of
 //!               the seal set (SHA-256, both ways) with the same extraData,
 //!               K's authPolicy = PolicyPCR of that quote ─ the system from
-//!               its CEL log
+//!               its CEL log; the firmware event log then the CEL log replay
+//!               to that quote's PCR digest
 //!   KeyRebinding  the new SK binding, checked the same way
 //!   Entry       SK signature (verify_strict) ─ builder, seq = leaf index,
 //!               system = the binding's system
@@ -20,9 +21,8 @@
 //!   under origin provenix/<AK Name> ─ consistent with the checkpoint seen
 //!   before (its size's root recomputed on the way)
 //! ```
-//! Not yet here (issue 6 continues): the EK certificate chain and
-//! deny-lists, credential activation records, event-log replay against the
-//! quoted PCRs, witness cosignatures, the policy and M-of-N decisions.
+//! The EK certificate, witnesses and the policy are `policy::Policy::admit`'s;
+//! credential activation records are not checked yet (issue 6 continues).
 
 use ed25519_dalek::VerifyingKey;
 use provenix_measured_boot::CelLog;
@@ -187,6 +187,18 @@ pub enum AppraisalError {
         claimed: String,
         /// The binding's.
         measured: String,
+    },
+    /// The event logs of a boot do not replay to the PCRs its binding quote
+    /// covers (only event digests count; edited event data does not
+    /// matter, edited digests do).
+    #[error("{what}: the event logs do not replay to the quoted PCRs ({reason}); replayed sha256: {replayed}")]
+    EventLogReplay {
+        /// Which binding.
+        what: String,
+        /// Why.
+        reason: String,
+        /// The replayed values of the seal set.
+        replayed: String,
     },
     /// Entries at the end that no batch attests.
     #[error("{count} entries at the end of the log are not attested by a batch")]
@@ -397,6 +409,62 @@ fn system_of(cel: &[u8], system_pcr: u8, at: &str) -> Result<Option<Sha256Digest
         .map(|(_, m)| m.digest()))
 }
 
+/// Replay a boot's firmware event log and then its CEL log (SHA-256 bank)
+/// and require the seal set's replayed values to give `quoted`, the
+/// binding quote's PCR digest.
+fn check_replay(
+    what: &str,
+    firmware: &[u8],
+    cel: &[u8],
+    seal: &PcrSelectionList,
+    quoted: &Digest,
+) -> Result<()> {
+    use provenix_measured_boot::{EventLog, HashAlgorithm};
+    let mut replay = if firmware.is_empty() {
+        // An empty CEL log is an empty log: the replay is the reset values.
+        CelLog::parse(cel)
+            .and_then(|c| c.replay(&[HashAlgorithm::Sha256]))
+            .map_err(|e| malformed(format!("{what} CEL log"), e))?
+    } else {
+        EventLog::parse(firmware)
+            .map_err(|e| malformed(format!("{what} firmware event log"), e))?
+            .replay()
+    };
+    if !firmware.is_empty() && !cel.is_empty() {
+        let c = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
+        replay
+            .apply_cel(&c)
+            .map_err(|e| malformed(format!("{what} CEL log"), e))?;
+    }
+    let Some(bank) = replay.bank(HashAlgorithm::Sha256) else {
+        return Err(AppraisalError::EventLogReplay {
+            what: what.to_owned(),
+            reason: "the logs have no complete SHA-256 bank (SHA-1-only evidence is refused)"
+                .into(),
+            replayed: String::new(),
+        });
+    };
+    let mut concat = Vec::new();
+    let mut listed = Vec::new();
+    for (_, pcr) in seal.selected() {
+        let v = bank.value(pcr);
+        concat.extend_from_slice(v.as_bytes());
+        listed.push(format!(
+            "{}={}",
+            pcr.get(),
+            provenix_protocol::encoding::hex_encode(v.as_bytes())
+        ));
+    }
+    if Sha256Digest::of(&concat).as_bytes() != quoted.as_bytes() {
+        return Err(AppraisalError::EventLogReplay {
+            what: what.to_owned(),
+            reason: "their digest differs from the quote's".into(),
+            replayed: listed.join(" "),
+        });
+    }
+    Ok(())
+}
+
 /// Check a key binding: Certify of the TPM key and a quote of the seal
 /// set, both by the AK with extraData = the key-binding digest; for SK,
 /// K sealed by PolicyPCR to that quote's PCRs.
@@ -519,6 +587,13 @@ impl Walk<'_> {
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &e.signing_key, &seal, &mut clock)?;
                 self.firmware_version = firmware;
+                check_replay(
+                    "enrollment",
+                    &e.firmware_event_log,
+                    &e.cel_event_log,
+                    &seal,
+                    &pcr_digest,
+                )?;
                 let system = system_of(&e.cel_event_log, e.system_pcr, "enrollment")?;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
@@ -546,6 +621,13 @@ impl Walk<'_> {
                 let mut clock = Clocks::new(self.clock);
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
+                check_replay(
+                    &format!("rebinding at leaf {leaf}"),
+                    &r.firmware_event_log,
+                    &r.cel_event_log,
+                    &seal,
+                    &pcr_digest,
+                )?;
                 self.firmware_version = firmware;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
