@@ -67,7 +67,29 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
 
     // The log service and the directory give the same verdict.
     let client = provenix_io::client(None, std::time::Duration::from_secs(30)).unwrap();
-    let over_http = appraise(&LogSource::Http(url, client), None, &mut |_, _| {}).unwrap();
+    let over_http = appraise(
+        &LogSource::Http(url.clone(), client.clone()),
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    // Credential activation through the service: the TPM answers.
+    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
+    let mut policy = provenix_verifier::policy::Policy::parse(
+        &format!(
+            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
+             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\nlog = \"{url}\"\n\
+             ak_name = \"{}\"\n",
+            tpl.root_ca_cert().display(),
+            tpl.issuer_cert().display(),
+            over_http.builder.to_hex()
+        ),
+        "test",
+    )
+    .unwrap();
+    policy.read_certificates(Path::new("/")).unwrap();
+    let act = provenix_verifier::activate::activate_online(&url, &client, &policy).unwrap();
+    assert_eq!(act.builder, over_http.builder);
     b.kill_daemon();
     let a = appraise_dir(&b.log(), None).unwrap();
     assert_eq!(a.entries, 3);
@@ -234,22 +256,41 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
             files(&|i| tpl(i).issuer_cert())
         )
     };
+    let activations = tempfile::tempdir().unwrap();
+    let auditor = provenix_protocol::note::NoteSigningKey::new(
+        provenix_protocol::note::KeyName::new("auditor.test").unwrap(),
+        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+    );
+    // `activation`: require activation records (from `activations`), or skip.
+    let policy_full =
+        |quorum: usize, swtpm: bool, pins: &[&String], roots: &[usize], activation: bool| {
+            let act = if activation {
+                format!(
+                    "trusted_activators = [\"{}\"]\nactivations = [\"{}\"]\n",
+                    auditor.verifier_key(),
+                    activations.path().display()
+                )
+            } else {
+                "danger_skip_credential_activation = true\n".to_string()
+            };
+            let mut text = format!(
+                "insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n{act}{}",
+                ca(roots)
+            );
+            for (i, b) in builders.iter().enumerate() {
+                text.push_str(&format!(
+                    "[[builder]]\nname = \"{}\"\nlog = \"{}\"\nak_name = \"{}\"\n",
+                    names_in_policy[i],
+                    b.log().display(),
+                    pins[i]
+                ));
+            }
+            let mut p = Policy::parse(&text, "test").unwrap();
+            p.read_certificates(Path::new("/")).unwrap();
+            p
+        };
     let policy_with = |quorum: usize, swtpm: bool, pins: &[&String], roots: &[usize]| {
-        let mut text = format!(
-            "insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n{}",
-            ca(roots)
-        );
-        for (i, b) in builders.iter().enumerate() {
-            text.push_str(&format!(
-                "[[builder]]\nname = \"{}\"\nlog = \"{}\"\nak_name = \"{}\"\n",
-                names_in_policy[i],
-                b.log().display(),
-                pins[i]
-            ));
-        }
-        let mut p = Policy::parse(&text, "test").unwrap();
-        p.read_certificates(Path::new("/")).unwrap();
-        p
+        policy_full(quorum, swtpm, pins, roots, false)
     };
     let policy =
         |quorum: usize, swtpm: bool, pins: &[&String]| policy_with(quorum, swtpm, pins, &[0, 1, 2]);

@@ -25,6 +25,7 @@
     )
 )]
 
+pub mod activate;
 pub mod appraise;
 pub mod decide;
 pub mod ek;

@@ -13,6 +13,7 @@ use provenix_protocol::encoding::hex_decode_array;
 use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
 use provenix_protocol::{nar, SignedEntry};
 
+mod activate_cmd;
 mod decide_cmd;
 mod eventlog_cmd;
 mod predict_cmd;
@@ -70,6 +71,12 @@ enum Command {
     /// TPM. Prints the agreeing, disagreeing and missing builders. Exit 0
     /// trusted, 1 not trusted, 2 unusable policy or input.
     Decide(decide_cmd::DecideArgs),
+    /// Credential activation: prove that a builder's AK lives in the TPM of
+    /// its certified EK (TPM2_MakeCredential with the verified EK
+    /// certificate's key), and sign a record of it that policies accept
+    /// from `trusted_activators`. Exit 0 activated, 1 not.
+    #[command(subcommand)]
+    Activate(activate_cmd::ActivateCommand),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -146,6 +153,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// A new signer key named `name` (a note key or a witness cosigner key),
+/// written to `path` (0600; never over an existing file).
+fn new_key_file<const T: u8>(
+    name: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<provenix_protocol::note::SignerKey<T>> {
+    if path.exists() {
+        anyhow::bail!("{} exists; not overwriting a key", path.display());
+    }
+    let mut seed = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    let signer = provenix_protocol::note::SignerKey::<T>::new(
+        provenix_protocol::note::KeyName::new(name).context("--name")?,
+        ed25519_dalek::SigningKey::from_bytes(&seed),
+    );
+    provenix_io::durable::write_durable(
+        path,
+        format!("{}\n", signer.to_signer_key_string()).as_bytes(),
+        0o600,
+    )?;
+    Ok(signer)
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
@@ -167,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quote(cmd) => quote_cmd::run(cmd),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Decide(args) => decide_cmd::run(args),
+        Command::Activate(cmd) => activate_cmd::run(cmd),
     }
 }
 

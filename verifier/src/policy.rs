@@ -77,6 +77,16 @@ pub struct PolicyFile {
     /// TPMs refused by manufacturer and firmware version.
     #[serde(default)]
     pub deny: Vec<crate::ek::DenyRule>,
+    /// Auditors whose credential-activation records count (note vkeys).
+    #[serde(default)]
+    pub trusted_activators: Vec<String>,
+    /// Files or directories (`*.activation`) holding activation records.
+    #[serde(default)]
+    pub activations: Vec<std::path::PathBuf>,
+    /// Count builders without an activation record (never in production:
+    /// without activation nothing ties the AK to the certified EK).
+    #[serde(default)]
+    pub danger_skip_credential_activation: bool,
     /// The builders.
     #[serde(default, rename = "builder")]
     pub builders: Vec<BuilderPolicy>,
@@ -97,6 +107,11 @@ pub struct Policy {
     pub roots: Vec<Vec<u8>>,
     /// The extra intermediates (DER), read by [`Policy::load`].
     pub intermediates: Vec<Vec<u8>>,
+    /// The trusted activators' keys.
+    pub activators: Vec<provenix_protocol::note::NoteVerifierKey>,
+    /// The activation records from trusted activators, read by
+    /// [`Policy::load`].
+    pub activations: Vec<crate::activate::Activation>,
 }
 
 impl Policy {
@@ -148,11 +163,28 @@ impl Policy {
                 "no ek_roots: no EK certificate could chain to a trusted root".into(),
             ));
         }
+        let activators = file
+            .trusted_activators
+            .iter()
+            .map(|k| {
+                provenix_protocol::note::NoteVerifierKey::parse(k)
+                    .map_err(|e| invalid(format!("trusted activator {k:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if activators.is_empty() && !file.danger_skip_credential_activation {
+            return Err(invalid(
+                "no trusted_activators: credential activation is mandatory (or set \
+                 danger_skip_credential_activation, never in production)"
+                    .into(),
+            ));
+        }
         Ok(Self {
             file,
             witnesses,
             roots: Vec::new(),
             intermediates: Vec::new(),
+            activators,
+            activations: Vec::new(),
         })
     }
 
@@ -178,7 +210,63 @@ impl Policy {
         };
         self.roots = read(&self.file.ek_roots)?;
         self.intermediates = read(&self.file.ek_intermediates)?;
+        self.activations.clear();
+        for f in self.file.activations.clone() {
+            let path = base.join(f);
+            let files = if path.is_dir() {
+                let mut v: Vec<_> = std::fs::read_dir(&path)
+                    .map_err(|source| PolicyError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "activation"))
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![path]
+            };
+            for f in files {
+                let bytes = std::fs::read(&f).map_err(|source| PolicyError::Io {
+                    path: f.display().to_string(),
+                    source,
+                })?;
+                // Records not signed by a trusted activator do not count.
+                if let Some(a) = crate::activate::Activation::open(&bytes, &self.activators) {
+                    self.activations.push(a);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// An enrollment's EK certificate under this policy's roots,
+    /// intermediates and deny-list (see [`crate::ek::check_ek`]).
+    pub fn check_ek(
+        &self,
+        e: &provenix_protocol::enrollment::Enrollment,
+        firmware_version: u64,
+        now: u64,
+    ) -> Result<crate::ek::TpmIdentity, crate::ek::EkError> {
+        let ek_public =
+            provenix_protocol::tpm::Public::from_bytes(&e.ek_public).map_err(|err| {
+                crate::ek::EkError::Unparsable {
+                    what: "EK public area".into(),
+                    reason: err.to_string(),
+                }
+            })?;
+        let mut intermediates = e.ek_intermediates.clone();
+        intermediates.extend(self.intermediates.iter().cloned());
+        crate::ek::check_ek(
+            &e.ek_certificate,
+            &intermediates,
+            &self.roots,
+            &ek_public,
+            firmware_version,
+            &self.file.deny,
+            i64::try_from(now).unwrap_or(i64::MAX),
+        )
     }
 
     /// What the policy requires of any builder's appraised log, whoever it
@@ -205,20 +293,21 @@ impl Policy {
                 self.file.min_witnesses
             ));
         }
-        let ek_public = provenix_protocol::tpm::Public::from_bytes(&e.ek_public)
-            .map_err(|err| format!("EK public area: {err}"))?;
-        let mut intermediates = e.ek_intermediates.clone();
-        intermediates.extend(self.intermediates.iter().cloned());
-        crate::ek::check_ek(
-            &e.ek_certificate,
-            &intermediates,
-            &self.roots,
-            &ek_public,
-            a.firmware_version,
-            &self.file.deny,
-            i64::try_from(now).unwrap_or(i64::MAX),
-        )
-        .map_err(|err| format!("EK: {err}"))
+        let tpm = self
+            .check_ek(e, a.firmware_version, now)
+            .map_err(|err| format!("EK: {err}"))?;
+        let activated = self
+            .activations
+            .iter()
+            .any(|r| r.builder == a.builder && r.ek_cert_sha256 == tpm.cert_sha256);
+        if !activated && !self.file.danger_skip_credential_activation {
+            return Err(format!(
+                "no credential activation record from a trusted activator for AK {} (run \
+                 `provenix activate`)",
+                a.builder
+            ));
+        }
+        Ok(tpm)
     }
 
     /// Load a policy file.
@@ -249,7 +338,7 @@ mod tests {
 
     #[test]
     fn bad_policies_are_refused_with_the_reason() {
-        let b = "ek_roots = [\"r.pem\"]\n[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        let b = "danger_skip_credential_activation = true\nek_roots = [\"r.pem\"]\n[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
         assert!(Policy::parse(&format!("quorum = 1\n{b}"), "p").is_ok());
         for (text, needle) in [
             (

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use provenix_protocol::note::{CosignerSigningKey, KeyName, NoteVerifierKey};
+use provenix_protocol::note::{CosignerSigningKey, NoteVerifierKey};
 use provenix_verifier::witness::Witness;
 
 #[derive(Subcommand)]
@@ -52,20 +52,7 @@ pub(crate) enum WitnessCommand {
 pub(crate) fn run(cmd: WitnessCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         WitnessCommand::Init { name, key } => {
-            let mut seed = [0u8; 32];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-            let signer = CosignerSigningKey::new(
-                KeyName::new(&name).context("--name")?,
-                ed25519_dalek::SigningKey::from_bytes(&seed),
-            );
-            if key.exists() {
-                anyhow::bail!("{} exists; not overwriting a key", key.display());
-            }
-            provenix_io::durable::write_durable(
-                &key,
-                format!("{}\n", signer.to_signer_key_string()).as_bytes(),
-                0o600,
-            )?;
+            let signer: CosignerSigningKey = crate::new_key_file(&name, &key)?;
             println!("{}", signer.verifier_key());
             Ok(ExitCode::SUCCESS)
         }
