@@ -10,8 +10,11 @@
 #     attested by a TPM quote in a batch, appended to the transparency log
 #  6. the log: status, checkpoint, look-up by store path, compared with Nix
 #  7. `provenix verify` appraises the whole log (key bindings, AK quotes,
-#     counters, chain, SK and LK signatures); `provenix entry show` shows
-#     the entries from the log's bundle; a tampered copy is refused
+#     counters, chain, SK and LK signatures, event-log replay);
+#     `provenix entry show` shows the entries from the log's bundle; a
+#     tampered copy is refused; the auditor activates the builder's AK
+#     (credential activation through the TPM) and `provenix decide` trusts
+#     an output under a policy
 #  8. `sign-cache`: plain Nix substitutes the outputs from a binary cache
 #     trusting only the builder's log key
 #  9. a clean stop (SIGTERM); a reboot into the same system keeps SK, a
@@ -190,6 +193,33 @@ rc=$?
 set -e
 echo "  exit code $rc (1 = verification failed)"
 [ "$rc" -eq 1 ] || fail "tampering was not detected"
+
+say "7b. the auditor: activate the builder's AK, then decide with a policy"
+mkdir -p "$W/auditor/activations"
+AUDITOR_KEY=$("$PROVENIX" activate init --name auditor.demo --key "$W/auditor/auditor.key")
+AK_NAME=$(curl -fsS "$URL/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["enrollment"]["builder"])')
+cat > "$W/auditor/policy.toml" <<POLICY
+# A demo policy: one builder on a software TPM (insecure: demo only).
+insecure_allow_swtpm = true
+quorum = 1
+ek_roots = ["$T/ca/swtpm-localca-rootca-cert.pem"]
+ek_intermediates = ["$T/ca/issuercert.pem"]
+trusted_activators = ["$AUDITOR_KEY"]
+activations = ["activations"]
+
+[[builder]]
+name = "demo-builder"
+log = "$URL"
+ak_name = "$AK_NAME"
+POLICY
+echo "before activation:"
+set +e
+"$PROVENIX" decide --policy "$W/auditor/policy.toml" "$GREETING" | sed 's/^/  /'
+set -e
+"$PROVENIX" activate online --policy "$W/auditor/policy.toml" --key "$W/auditor/auditor.key" \
+  --out "$W/auditor/activations/demo-builder.activation" "$URL"
+echo "after activation:"
+"$PROVENIX" decide --policy "$W/auditor/policy.toml" "$GREETING" | sed 's/^/  /'
 
 say "8. sign-cache: plain Nix substitutes from a binary cache trusting only the builder's log key"
 nix copy --store "$ROOT" --to "file://$W/cache?compression=none" "$APP" 2>>"$W/nix/build.log"
