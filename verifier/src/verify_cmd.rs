@@ -43,7 +43,7 @@ pub(crate) struct VerifyArgs {
     /// One JSON object per log instead of text.
     #[arg(long)]
     json: bool,
-    /// Builder logs: log directories or log service URLs (http[s]://).
+    /// Builder logs: log directories or log service URLs (`http://`, `https://`).
     #[arg(required = true, value_name = "LOG")]
     logs: Vec<String>,
 }
