@@ -129,7 +129,7 @@ pub fn decide(
         [] => (
             None,
             Some(format!(
-                "no attestation is backed by {quorum} distinct TPMs{} (best: {})",
+                "no attestation is backed by {quorum} distinct TPM(s){} (best: {})",
                 if distinct_operators {
                     " and operators"
                 } else {
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(v.trusted, None);
         assert_eq!(v.count, 1);
         assert_eq!(v.missing.len(), 1);
-        assert!(v.reason.unwrap().contains("2 distinct TPMs"));
+        assert!(v.reason.unwrap().contains("2 distinct TPM(s)"));
     }
 
     #[test]
