@@ -353,6 +353,11 @@ pub fn work(
             continue;
         }
         first_seen = None;
+        // Under steady load the spool never empties: still take one waiting
+        // message (an activation, the order to stop) per batch.
+        if wait(recorder, rx, Duration::ZERO)? {
+            return Ok(());
+        }
         let mut jobs = Vec::new();
         let mut paths = Vec::new();
         for s in waiting {
