@@ -198,6 +198,56 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
         std::fs::remove_file(d.join(&bundle)).unwrap()
     });
     assert!(matches!(e, AppraisalError::Fetch(_)), "{e}");
+
+    // Batches rewritten by someone without the TPM: the second batch given
+    // the first's quote (a replayed quote) fails its nonce; so does one
+    // whose chain field was changed (the nonce covers the chain).
+    let rewrite = |name: &str,
+                   edit: &dyn Fn(
+        &provenix_protocol::batch::BatchAttestation,
+        &mut provenix_protocol::batch::BatchAttestation,
+    )| {
+        tampered(name, &|d| {
+            use provenix_protocol::leaf::{decode_bundle, encode_bundle, Leaf};
+            let p = d.join(&bundle);
+            let bytes = std::fs::read(&p).unwrap();
+            let mut leaves: Vec<Vec<u8>> = decode_bundle(&bytes)
+                .unwrap()
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect();
+            let batches: Vec<usize> = leaves
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| matches!(Leaf::decode(l), Ok(Leaf::Batch(_))))
+                .map(|(i, _)| i)
+                .collect();
+            assert!(batches.len() >= 2);
+            let Ok(Leaf::Batch(first)) = Leaf::decode(&leaves[batches[0]]) else {
+                panic!()
+            };
+            let Ok(Leaf::Batch(mut second)) = Leaf::decode(&leaves[batches[1]]) else {
+                panic!()
+            };
+            edit(&first, &mut second);
+            // Encoded by hand: the protocol's writer refuses a batch whose
+            // nonce does not match.
+            let mut leaf = vec![0x04];
+            leaf.extend(postcard::to_allocvec(&second).unwrap());
+            leaves[batches[1]] = leaf;
+            std::fs::write(&p, encode_bundle(&leaves).unwrap()).unwrap();
+        })
+    };
+    let e = rewrite("replayed-quote", &|first, second| {
+        second.quote_attest = first.quote_attest.clone();
+        second.quote_signature = first.quote_signature.clone();
+    });
+    assert!(matches!(e, AppraisalError::BatchNonce { .. }), "{e}");
+    let e = rewrite("chain", &|_, second| second.previous_batch = [9; 32]);
+    assert!(
+        matches!(e, AppraisalError::BatchNonce { .. }),
+        "the nonce covers the chain: {e}"
+    );
 }
 
 /// The builder's AK Name (hex).

@@ -710,7 +710,7 @@ impl Walk<'_> {
         if quote.extra_data.as_bytes() != b.nonce().as_bytes() {
             return Err(AppraisalError::BatchNonce { leaf });
         }
-        b.validate().map_err(|e| malformed(&what, e))?;
+        b.validate_form().map_err(|e| malformed(&what, e))?;
         // `pending` ends with this batch leaf's own hash.
         let covered = self
             .pending
