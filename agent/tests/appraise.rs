@@ -373,6 +373,20 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
     assert_eq!(v.disagreeing[0].0, "c");
     assert_ne!(v.disagreeing[0].1.nar_hash, nix_hash);
 
+    // The reproducibility table: hello's output differs, c in the minority.
+    let r = provenix_verifier::report::report(&policy(2, true, &pins), &client, None).unwrap();
+    assert!(r.not_counted.is_empty(), "{:?}", r.not_counted);
+    let hello = r
+        .rows
+        .iter()
+        .find(|row| row.drv_path.ends_with("-hello.drv"))
+        .unwrap();
+    let out = &hello.outputs[0];
+    assert!(!out.reproducible());
+    assert_eq!(out.groups[0].0, nix_hash);
+    assert_eq!(out.groups[0].1, vec!["a", "b", "a2"]);
+    assert_eq!(out.groups[1].1, vec!["c"]);
+
     // Three needed: three builders agree, but on two TPMs: not trusted; the
     // liar still named.
     let v = verdict(&policy(3, true, &pins));

@@ -167,42 +167,25 @@ pub fn decide(
     }
 }
 
-/// One builder's ballot: its log appraised, then the policy applied.
-pub fn ballot(
+/// A policy builder's log as the policy sees it: appraised (extending the
+/// checkpoint the state directory holds, which is then updated; entries go
+/// to `on_entry`), its AK the pinned one, admitted by
+/// [`Policy::admit`]. `Ok(Err(why))` when it does not count.
+pub fn admitted_log(
     b: &BuilderPolicy,
     policy: &Policy,
-    path: &StorePath,
     client: &ureq::Agent,
     state: Option<&StateDir>,
-) -> Result<Ballot, StateError> {
+    on_entry: &mut dyn FnMut(u64, &provenix_protocol::SignedEntry),
+) -> Result<Result<(crate::appraise::Appraisal, crate::ek::TpmIdentity), String>, StateError> {
     let source = LogSource::from_arg(&b.log, client);
     let seen = match state {
         Some(s) => s.seen(&source.name())?,
         None => None,
     };
-    let mut found: Option<(u64, Attested, bool)> = None;
-    let result = appraise(&source, seen, &mut |leaf, e| {
-        if let Some(o) = e.entry().outputs.iter().find(|o| o.store_path == *path) {
-            found = Some((
-                leaf,
-                Attested {
-                    nar_hash: o.nar_hash,
-                    nar_size: o.nar_size,
-                    references: o.references.clone(),
-                },
-                e.entry().built_locally,
-            ));
-        }
-    });
-    let missing = |why: String| Ballot {
-        name: b.name.clone(),
-        ek: None,
-        operator: b.operator.clone(),
-        vote: Vote::Missing(why),
-    };
-    let a = match result {
+    let a = match appraise(&source, seen, on_entry) {
         Ok(a) => a,
-        Err(e) => return Ok(missing(format!("log not accepted: {e}"))),
+        Err(e) => return Ok(Err(format!("log not accepted: {e}"))),
     };
     if let Some(s) = state {
         s.accept(
@@ -214,21 +197,49 @@ pub fn ballot(
         )?;
     }
     if !a.builder.to_hex().eq_ignore_ascii_case(&b.ak_name) {
-        return Ok(missing(format!(
+        return Ok(Err(format!(
             "its log is enrolled by AK {}, not the pinned {}",
             a.builder, b.ak_name
         )));
     }
-    let ek = match policy.admit(&a, crate::unix_time()) {
-        Ok(tpm) => Some(tpm.cert_sha256),
-        Err(why) => return Ok(missing(why)),
-    };
-    let vote = match found {
-        None => Vote::Missing("no entry for the path".into()),
-        Some((_, _, false)) if policy.file.require_built_locally => {
-            Vote::Missing("its entry is not built locally".into())
+    Ok(policy.admit(&a, crate::unix_time()).map(|tpm| (a, tpm)))
+}
+
+/// One builder's ballot for `path`: its admitted log's latest entry
+/// naming the path (built locally, when the policy requires it).
+pub fn ballot(
+    b: &BuilderPolicy,
+    policy: &Policy,
+    path: &StorePath,
+    client: &ureq::Agent,
+    state: Option<&StateDir>,
+) -> Result<Ballot, StateError> {
+    let mut found: Option<(u64, Attested, bool)> = None;
+    let admitted = admitted_log(b, policy, client, state, &mut |leaf, e| {
+        if let Some(o) = e.entry().outputs.iter().find(|o| o.store_path == *path) {
+            found = Some((
+                leaf,
+                Attested {
+                    nar_hash: o.nar_hash,
+                    nar_size: o.nar_size,
+                    references: o.references.clone(),
+                },
+                e.entry().built_locally,
+            ));
         }
-        Some((leaf, attested, _)) => Vote::Attests { attested, leaf },
+    })?;
+    let (ek, vote) = match admitted {
+        Err(why) => (None, Vote::Missing(why)),
+        Ok((_, tpm)) => (
+            Some(tpm.cert_sha256),
+            match found {
+                None => Vote::Missing("no entry for the path".into()),
+                Some((_, _, false)) if policy.file.require_built_locally => {
+                    Vote::Missing("its entry is not built locally".into())
+                }
+                Some((leaf, attested, _)) => Vote::Attests { attested, leaf },
+            },
+        ),
     };
     Ok(Ballot {
         name: b.name.clone(),

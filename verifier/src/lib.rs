@@ -30,6 +30,7 @@ pub mod appraise;
 pub mod decide;
 pub mod ek;
 pub mod policy;
+pub mod report;
 pub mod source;
 pub mod state;
 pub mod witness;

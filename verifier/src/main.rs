@@ -18,6 +18,7 @@ mod decide_cmd;
 mod eventlog_cmd;
 mod predict_cmd;
 mod quote_cmd;
+mod report_cmd;
 mod verify_cmd;
 mod witness_cmd;
 
@@ -77,6 +78,10 @@ enum Command {
     /// from `trusted_activators`. Exit 0 activated, 1 not.
     #[command(subcommand)]
     Activate(activate_cmd::ActivateCommand),
+    /// The reproducibility table over the policy's builders: per derivation
+    /// (by drv_hash) and output, which builders attest which NAR hash, and
+    /// who is in the minority. Exit 0 when all agree, 1 when some differ.
+    Report(report_cmd::ReportArgs),
     /// Parse TCG PC Client binary event logs and replay them per PCR bank.
     ///
     /// Reads logs as Linux exposes them
@@ -198,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Decide(args) => decide_cmd::run(args),
         Command::Activate(cmd) => activate_cmd::run(cmd),
+        Command::Report(args) => report_cmd::run(args),
     }
 }
 
