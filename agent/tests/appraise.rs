@@ -446,3 +446,72 @@ fn an_unlogged_pcr_extension_is_refused_by_replay() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
+    use provenix_measured_boot::cel::{CelContent, CelLog, CelRecord, JsonContent};
+    use provenix_measured_boot::{AlgorithmId, Digest};
+    // A boot with a kernel command-line override measured into PCR 12 and
+    // logged honestly: the logs replay, but the policy forbids events there.
+    let mut b = Builder::new("");
+    let cel = b.state().join("cel.log");
+    let mut bytes = std::fs::read(&cel).unwrap();
+    let recnum = CelLog::parse(&bytes).unwrap().records().len() as u64;
+    let data = "systemd.debug-shell=1";
+    let record = CelRecord::new(
+        provenix_protocol::PcrIndex::new(12).unwrap(),
+        vec![Digest::new(
+            AlgorithmId::SHA256,
+            provenix_protocol::Sha256Digest::of(data.as_bytes()).as_bytes(),
+        )
+        .unwrap()],
+        CelContent::Systemd(
+            JsonContent::parse(&format!(
+                "{{\"string\":\"{data}\",\"eventType\":\"kernel-cmdline\"}}"
+            ))
+            .unwrap(),
+        ),
+    )
+    .unwrap()
+    .with_recnum(recnum);
+    bytes.extend_from_slice(&record.to_json_seq());
+    std::fs::write(&cel, bytes).unwrap();
+    common::ok(
+        b.agent()
+            .args(["debug-extend", "--pcr", "12", data])
+            .output()
+            .unwrap(),
+    );
+    common::ok(
+        b.agent()
+            .args(["enroll", "--rebind", "--no-event-log"])
+            .output()
+            .unwrap(),
+    );
+    b.start_daemon(&["--batch-delay-ms", "50"]);
+    b.nix.build("hello", &[]).unwrap();
+    b.wait_entries(1);
+    b.kill_daemon();
+    // The log is sound: its logs replay to the quotes.
+    let a = appraise_dir(&b.log(), None).unwrap();
+    assert_eq!(a.events_per_pcr.get(&12), Some(&1));
+    // The policy (default: no events on 12 and 13) does not admit it.
+    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
+    let mut p = provenix_verifier::policy::Policy::parse(
+        &format!(
+            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
+             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
+             log = \"/x\"\nak_name = \"{}\"\n",
+            tpl.root_ca_cert().display(),
+            tpl.issuer_cert().display(),
+            a.builder.to_hex()
+        ),
+        "test",
+    )
+    .unwrap();
+    p.read_certificates(Path::new("/")).unwrap();
+    let why = p.admit(&a, provenix_io::unix_time()).unwrap_err();
+    assert!(why.contains("PCR 12 shows 1 event"), "{why}");
+    p.file.no_events_on.clear();
+    p.admit(&a, provenix_io::unix_time()).unwrap();
+}

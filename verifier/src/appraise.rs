@@ -247,6 +247,9 @@ pub struct Appraisal {
     /// The TPM firmware version its latest SK binding quote states
     /// (signed by the AK, unlike the enrollment record's copy).
     pub firmware_version: u64,
+    /// Measured events per PCR in the event logs of every boot the log
+    /// binds SK to (logs that replay to their quotes).
+    pub events_per_pcr: std::collections::BTreeMap<u8, usize>,
 }
 
 /// A key binding that passed: the Ed25519 key and what its quote showed.
@@ -418,8 +421,24 @@ fn check_replay(
     cel: &[u8],
     seal: &PcrSelectionList,
     quoted: &Digest,
+    events: &mut std::collections::BTreeMap<u8, usize>,
 ) -> Result<()> {
     use provenix_measured_boot::{EventLog, HashAlgorithm};
+    if !firmware.is_empty() {
+        let log = EventLog::parse(firmware)
+            .map_err(|e| malformed(format!("{what} firmware event log"), e))?;
+        for e in log.events() {
+            if let Some(p) = e.pcr() {
+                *events.entry(p.get()).or_default() += 1;
+            }
+        }
+    }
+    if !cel.is_empty() {
+        let log = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
+        for r in log.records() {
+            *events.entry(r.pcr().get()).or_default() += 1;
+        }
+    }
     let mut replay = if firmware.is_empty() {
         // An empty CEL log is an empty log: the replay is the reset values.
         CelLog::parse(cel)
@@ -552,6 +571,7 @@ struct Walk<'f> {
     batches: u64,
     bindings: u64,
     firmware_version: u64,
+    events_per_pcr: std::collections::BTreeMap<u8, usize>,
     on_entry: &'f mut dyn FnMut(u64, &SignedEntry),
 }
 
@@ -593,6 +613,7 @@ impl Walk<'_> {
                     &e.cel_event_log,
                     &seal,
                     &pcr_digest,
+                    &mut self.events_per_pcr,
                 )?;
                 let system = system_of(&e.cel_event_log, e.system_pcr, "enrollment")?;
                 self.clock = clock.latest;
@@ -627,6 +648,7 @@ impl Walk<'_> {
                     &r.cel_event_log,
                     &seal,
                     &pcr_digest,
+                    &mut self.events_per_pcr,
                 )?;
                 self.firmware_version = firmware;
                 self.clock = clock.latest;
@@ -795,6 +817,7 @@ pub fn appraise(
         batches: 0,
         bindings: 0,
         firmware_version: 0,
+        events_per_pcr: std::collections::BTreeMap::new(),
         on_entry,
     };
     let mut tree = CompactTree::new();
@@ -856,6 +879,7 @@ pub fn appraise(
         batches: w.batches,
         bindings: w.bindings,
         firmware_version: w.firmware_version,
+        events_per_pcr: w.events_per_pcr,
     })
 }
 

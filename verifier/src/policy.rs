@@ -87,9 +87,18 @@ pub struct PolicyFile {
     /// without activation nothing ties the AK to the certified EK).
     #[serde(default)]
     pub danger_skip_credential_activation: bool,
+    /// PCRs whose event logs must show no event in any bound boot (12:
+    /// kernel command-line and credential overrides, 13: system extensions,
+    /// as systemd-stub measures them).
+    #[serde(default = "no_events_default")]
+    pub no_events_on: Vec<u8>,
     /// The builders.
     #[serde(default, rename = "builder")]
     pub builders: Vec<BuilderPolicy>,
+}
+
+fn no_events_default() -> Vec<u8> {
+    vec![12, 13]
 }
 
 fn yes() -> bool {
@@ -279,6 +288,14 @@ impl Policy {
         now: u64,
     ) -> Result<crate::ek::TpmIdentity, String> {
         let e = &a.enrollment;
+        for pcr in &self.file.no_events_on {
+            if let Some(n) = a.events_per_pcr.get(pcr).filter(|n| **n > 0) {
+                return Err(format!(
+                    "PCR {pcr} shows {n} event(s) in its boots' logs (an override of the \
+                     measured boot); the policy requires none"
+                ));
+            }
+        }
         if e.insecure_swtpm && !self.file.insecure_allow_swtpm {
             return Err("a software TPM (the policy does not set insecure_allow_swtpm)".into());
         }
@@ -334,6 +351,7 @@ mod tests {
         assert!(!p.file.insecure_allow_swtpm);
         assert!(p.file.require_built_locally);
         assert_eq!(p.file.min_witnesses, 0);
+        assert_eq!(p.file.no_events_on, vec![12, 13]);
     }
 
     #[test]
