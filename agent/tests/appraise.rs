@@ -26,6 +26,25 @@ fn appraise_dir(dir: &Path, seen: Option<Seen>) -> Result<Appraisal, AppraisalEr
     r
 }
 
+/// A policy for one builder on swtpm template 0 (its local CA trusted,
+/// software TPMs allowed, activation skipped).
+fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Policy {
+    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
+    let mut p = provenix_verifier::policy::Policy::parse(
+        &format!(
+            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
+             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
+             log = \"{log}\"\nak_name = \"{ak_hex}\"\n",
+            tpl.root_ca_cert().display(),
+            tpl.issuer_cert().display(),
+        ),
+        "test",
+    )
+    .unwrap();
+    p.read_certificates(Path::new("/")).unwrap();
+    p
+}
+
 /// A copy of a log directory to tamper with.
 fn copy(from: &Path, to: &Path) {
     for e in walk(from) {
@@ -74,20 +93,7 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
     )
     .unwrap();
     // Credential activation through the service: the TPM answers.
-    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
-    let mut policy = provenix_verifier::policy::Policy::parse(
-        &format!(
-            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
-             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\nlog = \"{url}\"\n\
-             ak_name = \"{}\"\n",
-            tpl.root_ca_cert().display(),
-            tpl.issuer_cert().display(),
-            over_http.builder.to_hex()
-        ),
-        "test",
-    )
-    .unwrap();
-    policy.read_certificates(Path::new("/")).unwrap();
+    let policy = one_builder_policy(&url, &over_http.builder.to_hex());
     let act = provenix_verifier::activate::activate_online(&url, &client, &policy).unwrap();
     assert_eq!(act.builder, over_http.builder);
     b.kill_daemon();
@@ -496,20 +502,7 @@ fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
     let a = appraise_dir(&b.log(), None).unwrap();
     assert_eq!(a.events_per_pcr.get(&12), Some(&1));
     // The policy (default: no events on 12 and 13) does not admit it.
-    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
-    let mut p = provenix_verifier::policy::Policy::parse(
-        &format!(
-            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
-             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
-             log = \"/x\"\nak_name = \"{}\"\n",
-            tpl.root_ca_cert().display(),
-            tpl.issuer_cert().display(),
-            a.builder.to_hex()
-        ),
-        "test",
-    )
-    .unwrap();
-    p.read_certificates(Path::new("/")).unwrap();
+    let mut p = one_builder_policy("/x", &a.builder.to_hex());
     let why = p.admit(&a, provenix_io::unix_time()).unwrap_err();
     assert!(why.contains("PCR 12 shows 1 event"), "{why}");
     p.file.no_events_on.clear();

@@ -834,17 +834,19 @@ pub fn appraise(
         }
         for (at, leaf) in range.zip(leaves) {
             let h = leaf_hash(leaf);
+            w.pending.push(h);
+            // The leaf's own checks first: they name what is wrong with it;
+            // consistency only says that something changed.
+            match reader.push(leaf) {
+                Ok(Some(record)) => w.record(at, record, leaf)?,
+                Ok(None) => {}
+                Err(e) => return Err(malformed(format!("leaf {at}"), e)),
+            }
             tree.append(h).map_err(|e| malformed(&path, e))?;
             if let Some(s) = seen {
                 if tree.size() == s.size && tree.root() != s.root {
                     return Err(AppraisalError::Inconsistent { size: s.size });
                 }
-            }
-            w.pending.push(h);
-            match reader.push(leaf) {
-                Ok(Some(record)) => w.record(at, record, leaf)?,
-                Ok(None) => {}
-                Err(e) => return Err(malformed(format!("leaf {at}"), e)),
             }
         }
     }
