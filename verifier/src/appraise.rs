@@ -34,8 +34,8 @@ use provenix_protocol::merkle::{leaf_hash, root, CompactTree};
 use provenix_protocol::note::{Checkpoint, KeyName, Note, NoteVerifierKey};
 use provenix_protocol::tiles::bundles;
 use provenix_protocol::tpm::{
-    policy_pcr_with_digest, verify_attest, AttestType, ClockInfo, Digest, EccScheme, HashAlg,
-    PcrSelectionList, Public, PublicKey, RsaScheme, Signature,
+    policy_pcr_with_digest, AttestType, ClockInfo, Digest, EccScheme, HashAlg, PcrSelectionList,
+    Public, PublicKey, RsaScheme, Signature,
 };
 use provenix_protocol::{BuilderId, PcrIndex, Sha256Digest, SignedEntry};
 
@@ -300,14 +300,18 @@ fn attested(
     kind: AttestType,
 ) -> Result<provenix_protocol::tpm::Attest> {
     let sig = Signature::from_bytes(sig).map_err(|e| malformed(what, e))?;
+    // Verified once here (the hot path: one per batch); nothing is parsed
+    // from bytes whose signature failed.
     sig.verify(ak, attest)
         .map_err(|e| AppraisalError::AkSignature {
             what: what.to_owned(),
             reason: e.to_string(),
         })?;
-    verify_attest(ak, attest, &sig, kind).map_err(|e| AppraisalError::QuoteStructure {
-        what: what.to_owned(),
-        reason: e.to_string(),
+    provenix_protocol::tpm::Attest::from_bytes_expecting(attest, kind).map_err(|e| {
+        AppraisalError::QuoteStructure {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -398,33 +402,30 @@ impl Clocks {
     }
 }
 
-/// The last system measurement for `system_pcr` in a CEL-JSON log.
-fn system_of(cel: &[u8], system_pcr: u8, at: &str) -> Result<Option<Sha256Digest>> {
-    if cel.is_empty() {
-        return Ok(None);
-    }
-    let log = CelLog::parse(cel).map_err(|e| malformed(format!("{at} CEL log"), e))?;
-    let pcr = PcrIndex::new(system_pcr).map_err(|e| malformed(at, e))?;
-    Ok(log
-        .system_measurements()
-        .filter(|(i, _)| log.records().get(*i).map(|r| r.pcr()) == Some(pcr))
-        .last()
-        .map(|(_, m)| m.digest()))
-}
-
-/// Replay a boot's firmware event log and then its CEL log (SHA-256 bank)
-/// and require the seal set's replayed values to give `quoted`, the
-/// binding quote's PCR digest.
-fn check_replay(
+/// A boot's event logs, each parsed once: its firmware event log and then
+/// its CEL log replayed (SHA-256 bank) must give `quoted`, the binding
+/// quote's PCR digest; their measured events are counted per PCR into
+/// `events`; the result is the system the CEL log last measured into
+/// `system_pcr` (None: no system event).
+fn check_boot(
     what: &str,
     firmware: &[u8],
     cel: &[u8],
     seal: &PcrSelectionList,
     quoted: &Digest,
+    system_pcr: u8,
     events: &mut std::collections::BTreeMap<u8, usize>,
-) -> Result<()> {
+) -> Result<Option<Sha256Digest>> {
     use provenix_measured_boot::{EventLog, HashAlgorithm};
-    if !firmware.is_empty() {
+    // An empty CEL log is an empty log.
+    let cel = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
+    for r in cel.records() {
+        *events.entry(r.pcr().get()).or_default() += 1;
+    }
+    let replay = if firmware.is_empty() {
+        cel.replay(&[HashAlgorithm::Sha256])
+            .map_err(|e| malformed(format!("{what} CEL log"), e))?
+    } else {
         let log = EventLog::parse(firmware)
             .map_err(|e| malformed(format!("{what} firmware event log"), e))?;
         for e in log.events() {
@@ -432,29 +433,11 @@ fn check_replay(
                 *events.entry(p.get()).or_default() += 1;
             }
         }
-    }
-    if !cel.is_empty() {
-        let log = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
-        for r in log.records() {
-            *events.entry(r.pcr().get()).or_default() += 1;
-        }
-    }
-    let mut replay = if firmware.is_empty() {
-        // An empty CEL log is an empty log: the replay is the reset values.
-        CelLog::parse(cel)
-            .and_then(|c| c.replay(&[HashAlgorithm::Sha256]))
-            .map_err(|e| malformed(format!("{what} CEL log"), e))?
-    } else {
-        EventLog::parse(firmware)
-            .map_err(|e| malformed(format!("{what} firmware event log"), e))?
-            .replay()
-    };
-    if !firmware.is_empty() && !cel.is_empty() {
-        let c = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
-        replay
-            .apply_cel(&c)
+        let mut r = log.replay();
+        r.apply_cel(&cel)
             .map_err(|e| malformed(format!("{what} CEL log"), e))?;
-    }
+        r
+    };
     let Some(bank) = replay.bank(HashAlgorithm::Sha256) else {
         return Err(AppraisalError::EventLogReplay {
             what: what.to_owned(),
@@ -481,7 +464,12 @@ fn check_replay(
             replayed: listed.join(" "),
         });
     }
-    Ok(())
+    let pcr = PcrIndex::new(system_pcr).map_err(|e| malformed(what, e))?;
+    Ok(cel
+        .system_measurements()
+        .filter(|(i, _)| cel.records().get(*i).map(|r| r.pcr()) == Some(pcr))
+        .last()
+        .map(|(_, m)| m.digest()))
 }
 
 /// Check a key binding: Certify of the TPM key and a quote of the seal
@@ -607,15 +595,15 @@ impl Walk<'_> {
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &e.signing_key, &seal, &mut clock)?;
                 self.firmware_version = firmware;
-                check_replay(
+                let system = check_boot(
                     "enrollment",
                     &e.firmware_event_log,
                     &e.cel_event_log,
                     &seal,
                     &pcr_digest,
+                    e.system_pcr,
                     &mut self.events_per_pcr,
                 )?;
-                let system = system_of(&e.cel_event_log, e.system_pcr, "enrollment")?;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
                     key: sk,
@@ -642,12 +630,13 @@ impl Walk<'_> {
                 let mut clock = Clocks::new(self.clock);
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
-                check_replay(
+                let system = check_boot(
                     &format!("rebinding at leaf {leaf}"),
                     &r.firmware_event_log,
                     &r.cel_event_log,
                     &seal,
                     &pcr_digest,
+                    system_pcr,
                     &mut self.events_per_pcr,
                 )?;
                 self.firmware_version = firmware;
@@ -655,11 +644,7 @@ impl Walk<'_> {
                 self.sk = Some(Bound {
                     key: sk,
                     pcr_digest,
-                    system: system_of(
-                        &r.cel_event_log,
-                        system_pcr,
-                        &format!("rebinding at leaf {leaf}"),
-                    )?,
+                    system,
                 });
                 self.bindings += 1;
                 self.boundary(leaf);
