@@ -369,7 +369,7 @@ pub fn published(dir: &Path) -> Result<Option<(Vec<u8>, Checkpoint)>> {
 /// The entry at leaf index `leaf` of a log of (published) size `size`, with
 /// its detached lists read from the `Blob` leaves right before it.
 pub fn read_entry(dir: &Path, leaf: u64, size: u64) -> Result<provenix_protocol::SignedEntry> {
-    use provenix_protocol::leaf::{Leaf, LeafReader, Record, BLOB_CHUNK};
+    use provenix_protocol::leaf::{Leaf, BLOB_CHUNK};
     let not_entry = || AgentError::Config(format!("leaf {leaf} of the log is not an entry"));
     if leaf >= size {
         return Err(not_entry());
@@ -379,23 +379,26 @@ pub fn read_entry(dir: &Path, leaf: u64, size: u64) -> Result<provenix_protocol:
         this = l.to_vec();
         Ok(())
     })?;
-    let blobs = match Leaf::decode(&this)? {
-        Leaf::Entry(e) => e.detached().map_or(0, |(_, len)| len.div_ceil(BLOB_CHUNK)) as u64,
+    let entry = match Leaf::decode(&this)? {
+        Leaf::Entry(e) => e,
         _ => return Err(not_entry()),
     };
-    let first = leaf.checked_sub(blobs).ok_or_else(not_entry)?;
-    let mut reader = LeafReader::new();
-    let mut found = None;
-    for_each_leaf_of(dir, first, leaf + 1, size, |_, l| {
-        if let Some(r) = reader.push(l)? {
-            found = Some(r);
+    // Most entries carry their lists inline: done with the one leaf.
+    let Some((_, len)) = entry.detached() else {
+        return Ok(entry.attach(None)?);
+    };
+    let first = leaf
+        .checked_sub(len.div_ceil(BLOB_CHUNK) as u64)
+        .ok_or_else(not_entry)?;
+    let mut blob = Vec::with_capacity(len);
+    for_each_leaf_of(dir, first, leaf, size, |_, l| match Leaf::decode(l)? {
+        Leaf::Blob(chunk) => {
+            blob.extend_from_slice(&chunk);
+            Ok(())
         }
-        Ok(())
-    })?;
-    match found {
-        Some(Record::Entry(e)) => Ok(*e),
         _ => Err(not_entry()),
-    }
+    })?;
+    Ok(entry.attach(Some(&blob))?)
 }
 
 /// The consistency proof from size `old` to the published size `new` of

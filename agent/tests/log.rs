@@ -13,6 +13,9 @@ use provenix_agent::AgentError;
 use provenix_protocol::merkle::{leaf_hash, root};
 use provenix_protocol::note::Checkpoint;
 
+#[path = "../../protocol/tests/support/entries.rs"]
+mod entries;
+
 const ORIGIN: &str = "provenix/test-log";
 
 fn key() -> provenix_protocol::note::NoteSigningKey {
@@ -160,4 +163,38 @@ fn damaged_or_foreign_logs_are_refused() {
     let mut w = LogWriter::open(dir, ORIGIN, key()).unwrap();
     assert!(w.append(&[vec![3; 65_536]]).is_err());
     assert_eq!(published(dir).size, 10);
+}
+
+#[test]
+fn read_entry_returns_inline_and_detached_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogWriter::open(dir.path(), ORIGIN, key()).unwrap();
+    let sk = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    // Some filler, an inline entry, a detached one (its lists in Blob
+    // leaves before it, across a bundle boundary), more filler.
+    log.append(&(0..250).map(leaf).collect::<Vec<_>>()).unwrap();
+    let mut at = Vec::new();
+    for inputs in [1, 3000] {
+        let mut e = entries::with_inputs(inputs);
+        let base = log.size();
+        e.seq = base;
+        let n = e.sign(&sk).unwrap().to_leaves().len() as u64;
+        e.seq = base + n - 1;
+        let signed = e.sign(&sk).unwrap();
+        let leaves = signed.to_leaves();
+        assert_eq!(leaves.len() as u64, n);
+        log.append(&leaves).unwrap();
+        at.push((log.size() - 1, signed));
+    }
+    log.append(&[leaf(1)]).unwrap();
+    assert!(
+        at[1].0 - at[0].0 > 1,
+        "the large entry's lists are detached"
+    );
+    for (leaf_index, signed) in &at {
+        let read = provenix_agent::log::read_entry(dir.path(), *leaf_index, log.size()).unwrap();
+        assert_eq!(&read, signed);
+    }
+    assert!(provenix_agent::log::read_entry(dir.path(), 3, log.size()).is_err());
+    assert!(provenix_agent::log::read_entry(dir.path(), log.size(), log.size()).is_err());
 }

@@ -12,9 +12,12 @@ use proptest::prelude::*;
 use provenix_protocol::entry::MAX_INPUTS;
 use provenix_protocol::leaf::{Leaf, LeafReader, Record, MAX_LEAF};
 use provenix_protocol::{
-    BuildEnv, BuilderId, DrvPath, Entry, EntryOutput, Error, NarHash, ResolvedInput, Sha256Digest,
-    SignedEntry, SourceRef, StorePath,
+    BuilderId, Entry, EntryOutput, Error, NarHash, ResolvedInput, Sha256Digest, SignedEntry,
+    SourceRef, StorePath,
 };
+
+#[path = "support/entries.rs"]
+mod entries;
 
 fn sp(s: &str) -> StorePath {
     StorePath::parse(s).unwrap()
@@ -24,35 +27,7 @@ fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
 }
 
-/// The sample entry documented byte by byte in docs/wire-format.md.
-fn sample() -> Entry {
-    Entry {
-        builder: BuilderId::from_public_digest(&Sha256Digest([0xaa; 32])),
-        seq: 5,
-        drv_path: DrvPath::parse("/nix/store/j3zbybmzlv946yg07546xypfihbrwwha-hello.drv").unwrap(),
-        drv_hash: Sha256Digest([0x11; 32]),
-        outputs: vec![EntryOutput {
-            name: "out".into(),
-            store_path: sp("/nix/store/hankx0fjnr9lyabf7s6drr5wcd787iag-hello"),
-            nar_hash: NarHash(Sha256Digest([0x22; 32])),
-            nar_size: 128,
-            references: vec![],
-        }],
-        built_locally: true,
-        build_env: BuildEnv {
-            settings_digest: Sha256Digest([0x33; 32]),
-            sandbox: true,
-            remote_builders: false,
-        },
-        resolved_inputs: vec![ResolvedInput {
-            store_path: sp("/nix/store/z56a0nzrpznn3zcjqsyl9ppklasap124-busybox-static"),
-            nar_hash: NarHash(Sha256Digest([0x44; 32])),
-        }],
-        source: Some(SourceRef::new("github:NixOS/nixpkgs/0123abc").unwrap()),
-        system: Sha256Digest([0x55; 32]),
-        time: 1_700_000_000,
-    }
-}
+use entries::sample;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -280,22 +255,7 @@ fn field_bounds() {
     ));
 }
 
-fn large_entry(inputs: usize) -> Entry {
-    let mut e = sample();
-    e.resolved_inputs = (0..inputs)
-        .map(|i| ResolvedInput {
-            store_path: StorePath::make(
-                "source",
-                &Sha256Digest::of(&i.to_le_bytes()),
-                "some-input-name-1.0",
-            )
-            .unwrap(),
-            nar_hash: NarHash(Sha256Digest::of(&i.to_be_bytes())),
-        })
-        .collect();
-    e.normalize();
-    e
-}
+use entries::with_inputs as large_entry;
 
 #[test]
 fn large_entries_split_into_blob_leaves_and_reassemble() {
