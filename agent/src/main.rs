@@ -374,9 +374,7 @@ fn run_hook(
     let socket = socket
         .or(file.socket.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
-    let spool = spool_dir
-        .or(file.spool_dir.clone())
-        .unwrap_or_else(|| state_dir_of(state_dir, &file).join("spool"));
+    let spool = spool_dir_of(spool_dir, &file, &state_dir_of(state_dir, &file));
     let timeout = file
         .hook_timeout_ms
         .map_or(DEFAULT_HOOK_TIMEOUT, std::time::Duration::from_millis);
@@ -400,15 +398,12 @@ fn recorder_options(
     store_root: Option<PathBuf>,
     source: Option<String>,
 ) -> Result<provenix_agent::recorder::RecorderOptions, AgentError> {
-    use provenix_agent::config::DEFAULT_LOG_DIR;
     let source = match source.or_else(|| file.source.clone()) {
         Some(s) => Some(provenix_protocol::SourceRef::new(&s)?),
         None => None,
     };
     Ok(provenix_agent::recorder::RecorderOptions {
-        log_dir: log_dir
-            .or_else(|| file.log_dir.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR)),
+        log_dir: log_dir_of(log_dir, file),
         store_root: store_root
             .or_else(|| file.store_root.clone())
             .unwrap_or_else(|| PathBuf::from("/")),
@@ -417,6 +412,18 @@ fn recorder_options(
             .orderly_jump
             .unwrap_or(provenix_agent::counter::DEFAULT_ORDERLY_JUMP),
     })
+}
+
+/// The log directory: flag (or env), else the file's, else the default.
+fn log_dir_of(flag: Option<PathBuf>, file: &ConfigFile) -> PathBuf {
+    flag.or_else(|| file.log_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(provenix_agent::config::DEFAULT_LOG_DIR))
+}
+
+/// The job spool: flag (or env), else the file's, else `<state dir>/spool`.
+fn spool_dir_of(flag: Option<PathBuf>, file: &ConfigFile, state_dir: &std::path::Path) -> PathBuf {
+    flag.or_else(|| file.spool_dir.clone())
+        .unwrap_or_else(|| state_dir.join("spool"))
 }
 
 fn state_dir_of(flag: Option<PathBuf>, file: &ConfigFile) -> PathBuf {
@@ -743,11 +750,7 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             let state_path = state_dir_of(state_dir, file);
             let state = StateDir::open(&state_path)?;
             let opts = recorder_options(file, log_dir, store_root, source)?;
-            let spool = Spool::open(
-                &spool_dir
-                    .or_else(|| file.spool_dir.clone())
-                    .unwrap_or_else(|| state_path.join("spool")),
-            )?;
+            let spool = Spool::open(&spool_dir_of(spool_dir, file, &state_path))?;
             let d = DaemonOptions {
                 socket: socket
                     .or_else(|| file.socket.clone())
@@ -929,19 +932,12 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
             no_tpm,
             json,
         } => {
-            use provenix_agent::config::DEFAULT_LOG_DIR;
             use provenix_agent::recorder::LogView;
             use provenix_agent::spool::Spool;
             let state_path = state_dir_of(state_dir, file);
             let state = StateDir::open(&state_path)?;
-            let log_dir = log_dir
-                .or_else(|| file.log_dir.clone())
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
-            let spool = Spool::open(
-                &spool_dir
-                    .or_else(|| file.spool_dir.clone())
-                    .unwrap_or_else(|| state_path.join("spool")),
-            )?;
+            let log_dir = log_dir_of(log_dir, file);
+            let spool = Spool::open(&spool_dir_of(spool_dir, file, &state_path))?;
             let enrolled = state.exists(provenix_agent::enroll::ENROLLMENT_FILE);
             let mut healthy = enrolled;
             let keys = if !enrolled {

@@ -45,6 +45,27 @@ fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Pol
     p
 }
 
+/// Extend PCR 12 (in the seal set) with SHA-256(`data`), re-bind SK to
+/// that boot, and let the daemon publish the rebinding and record a build.
+fn extend_rebind_and_record(b: &mut Builder, data: &str) {
+    common::ok(
+        b.agent()
+            .args(["debug-extend", "--pcr", "12", data])
+            .output()
+            .unwrap(),
+    );
+    common::ok(
+        b.agent()
+            .args(["enroll", "--rebind", "--no-event-log"])
+            .output()
+            .unwrap(),
+    );
+    b.start_daemon(&["--batch-delay-ms", "50"]);
+    b.nix.build("hello", &[]).unwrap();
+    b.wait_entries(1);
+    b.kill_daemon();
+}
+
 /// A copy of a log directory to tamper with.
 fn copy(from: &Path, to: &Path) {
     for e in walk(from) {
@@ -423,23 +444,7 @@ fn an_unlogged_pcr_extension_is_refused_by_replay() {
     // derives, the operator re-binds, and the new binding's quote covers a
     // PCR 12 no log explains.
     let mut b = Builder::new("");
-    common::ok(
-        b.agent()
-            .args(["debug-extend", "--pcr", "12", "unlogged"])
-            .output()
-            .unwrap(),
-    );
-    common::ok(
-        b.agent()
-            .args(["enroll", "--rebind", "--no-event-log"])
-            .output()
-            .unwrap(),
-    );
-    // The daemon publishes the rebinding, then records a build.
-    b.start_daemon(&["--batch-delay-ms", "50"]);
-    b.nix.build("hello", &[]).unwrap();
-    b.wait_entries(1);
-    b.kill_daemon();
+    extend_rebind_and_record(&mut b, "unlogged");
     let e = appraise_dir(&b.log(), None).unwrap_err();
     match e {
         AppraisalError::EventLogReplay { what, replayed, .. } => {
@@ -482,22 +487,7 @@ fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
     .with_recnum(recnum);
     bytes.extend_from_slice(&record.to_json_seq());
     std::fs::write(&cel, bytes).unwrap();
-    common::ok(
-        b.agent()
-            .args(["debug-extend", "--pcr", "12", data])
-            .output()
-            .unwrap(),
-    );
-    common::ok(
-        b.agent()
-            .args(["enroll", "--rebind", "--no-event-log"])
-            .output()
-            .unwrap(),
-    );
-    b.start_daemon(&["--batch-delay-ms", "50"]);
-    b.nix.build("hello", &[]).unwrap();
-    b.wait_entries(1);
-    b.kill_daemon();
+    extend_rebind_and_record(&mut b, data);
     // The log is sound: its logs replay to the quotes.
     let a = appraise_dir(&b.log(), None).unwrap();
     assert_eq!(a.events_per_pcr.get(&12), Some(&1));
