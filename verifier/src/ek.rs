@@ -305,21 +305,6 @@ pub fn check_ek(
     })
 }
 
-/// The certificates (DER) in PEM text.
-pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut out = Vec::new();
-    for p in x509_parser::pem::Pem::iter_from_buffer(pem) {
-        let p = p.map_err(|e| e.to_string())?;
-        if p.label == "CERTIFICATE" {
-            out.push(p.contents);
-        }
-    }
-    if out.is_empty() {
-        return Err("no PEM certificate".into());
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

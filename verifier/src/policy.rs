@@ -204,16 +204,12 @@ impl Policy {
             let mut out = Vec::new();
             for f in files {
                 let path = base.join(f);
-                let pem = std::fs::read(&path).map_err(|source| PolicyError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                out.extend(crate::ek::pem_certificates(&pem).map_err(|reason| {
-                    PolicyError::Invalid {
+                let certs =
+                    provenix_io::read_certificates(&path).map_err(|e| PolicyError::Invalid {
                         path: path.display().to_string(),
-                        reason,
-                    }
-                })?);
+                        reason: e.to_string(),
+                    })?;
+                out.extend(certs.iter().map(|c| c.to_vec()));
             }
             Ok(out)
         };
