@@ -19,6 +19,8 @@
 #     trusting only the builder's log key
 #  9. a clean stop (SIGTERM); a reboot into the same system keeps SK, a
 #     reboot into another system cannot derive it
+# 10. re-bound to that other system, the log still verifies, but the
+#     auditor's policy (approved systems from `provenix predict`) refuses it
 # Everything it starts is stopped, and its files are removed, on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -198,10 +200,16 @@ say "7b. the auditor: activate the builder's AK, then decide with a policy"
 mkdir -p "$W/auditor/activations"
 AUDITOR_KEY=$("$PROVENIX" activate init --name auditor.demo --key "$W/auditor/auditor.key")
 AK_NAME=$(curl -fsS "$URL/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["enrollment"]["builder"])')
+# The approved system: predicted from the system closure's content.
+"$PROVENIX" predict --toplevel "$SYSTEM" --store-root "$ROOT" --json >"$W/auditor/system.json"
 cat > "$W/auditor/policy.toml" <<POLICY
 # A demo policy: one builder on a software TPM (insecure: demo only).
 insecure_allow_swtpm = true
 quorum = 1
+approved_systems = ["system.json"]
+# No firmware boots this swtpm: PCRs 4 and 9 hold no events, so they are
+# pinned on first use here rather than predicted from a UKI.
+pin_pcrs = [0, 2, 4, 7, 9]
 ek_roots = ["$T/ca/swtpm-localca-rootca-cert.pem"]
 ek_intermediates = ["$T/ca/issuercert.pem"]
 trusted_activators = ["$AUDITOR_KEY"]
@@ -253,4 +261,19 @@ set -e
 sed 's/^/  /' "$W/status2"
 [ "$rc" -eq 1 ] || fail "SK was derivable in another boot state"
 
-say "done: 3 builds recorded, attested, logged, served, verified; plain Nix trusted them through LK; SK lives only in the enrolled boot state"
+say "10. the operator re-binds SK to system-v2; the auditor's policy does not approve it"
+"$AGENT" enroll --rebind --no-event-log | sed 's/^/  /'
+"$AGENT" run --batch-delay-ms 100 2>"$W/agent/daemon2.log" & DAEMON=$!
+PIDS+=("$DAEMON")
+for _ in $(seq 200); do
+  grep -q 'INFO recorded' "$W/agent/daemon2.log" && break; sleep 0.1
+done
+kill -TERM "$DAEMON" && wait "$DAEMON" || fail "the daemon did not run: $(cat "$W/agent/daemon2.log")"
+set +e
+"$PROVENIX" verify --policy "$W/auditor/policy.toml" --state-dir "$W/auditor" "$PROVENIX_LOG_DIR" >"$W/verify2" 2>&1
+rc=$?
+set -e
+sed 's/^/  /' "$W/verify2"
+[ "$rc" -eq 1 ] && grep -q "not an approved system" "$W/verify2" || fail "system-v2 was not refused"
+
+say "done: 3 builds recorded, attested, logged, served, verified; plain Nix trusted them through LK; SK lives only in the enrolled boot state; an unapproved system is refused"

@@ -90,9 +90,11 @@ fn load_blob(state: &StateDir, stem: &str) -> Result<KeyBlob> {
     })
 }
 
-/// Derive a key from `blob` and bind it: TPM2_Certify of the TPM key and a
-/// quote of `quote_set`, both with extraData = key_binding_digest.
-fn bind(
+/// Derive a key from `blob` (under `policy`, the PCRs K is sealed to) and
+/// bind it: TPM2_Certify of the TPM key and a quote of `quote_set`, both
+/// with extraData = key_binding_digest. Enrollment and rebinding pass the
+/// seal set as both; a verifier refuses a binding where they differ.
+pub fn bind(
     tpm: &mut Tpm,
     blob: &KeyBlob,
     policy: Option<&PcrSet>,

@@ -634,7 +634,9 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                 // Log first: a logged event that was not extended shows as a
                 // replay mismatch; an extend without its event could not be
                 // explained at all.
-                provenix_agent::measure::append_cel(&state, &m.identity, pcr)?;
+                let current = tpm.read_pcrs(&PcrSet::new(&[system_pcr])?)?;
+                let current = current.first().map(|c| &c[..]).unwrap_or_default();
+                provenix_agent::measure::append_cel(&state, &m.identity, pcr, current)?;
                 tpm.extend_pcr(pcr, m.digest.0)?;
             }
             let secs = m.elapsed.as_secs_f64();

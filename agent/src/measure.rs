@@ -175,12 +175,18 @@ pub fn registrations_from_nix_db(db: &Path) -> Result<Vec<Registration>> {
 /// The agent's CEL-JSON event log in the state directory.
 pub const CEL_LOG: &str = "cel.log";
 
-/// Append the system measurement to the agent's CEL-JSON event log in
-/// `state` (crash-safe: the file is rewritten whole, then renamed).
+/// Add the system measurement to the agent's CEL-JSON event log in
+/// `state` (crash-safe: the file is rewritten whole, then renamed), given
+/// the system PCR's value before the extension, `current`: the log is
+/// this boot's when it replays to `current` (the record is appended); a
+/// PCR still at its reset value (all zeros) means a new boot, whose log
+/// starts with the record. Any other value is refused: something extended
+/// the PCR without a log entry, and no log could explain it.
 pub fn append_cel(
     state: &crate::state::StateDir,
     identity: &SystemIdentity,
     pcr: provenix_protocol::PcrIndex,
+    current: &[u8],
 ) -> Result<()> {
     use provenix_measured_boot::{CelLog, HashAlgorithm, SystemMeasurement};
     let mut bytes = if state.exists(CEL_LOG) {
@@ -188,7 +194,22 @@ pub fn append_cel(
     } else {
         Vec::new()
     };
-    // Refuse to append to a log that does not parse: never hide a damaged log.
+    // Refuse to extend a log that does not parse: never hide a damaged log.
+    let replayed = CelLog::parse(&bytes)?
+        .replay(&[HashAlgorithm::Sha256])?
+        .bank(HashAlgorithm::Sha256)
+        .map(|b| b.value(pcr));
+    if replayed.as_ref().map(|v| v.as_bytes()) != Some(current) {
+        if current.iter().any(|b| *b != 0) {
+            return Err(AgentError::Config(format!(
+                "{}: PCR {} holds a value neither this log nor a fresh boot explains: it was \
+                 extended without a log entry; refusing to measure",
+                state.file(CEL_LOG).display(),
+                pcr.get()
+            )));
+        }
+        bytes.clear(); // a new boot: the previous boot's log is done with
+    }
     let recnum = CelLog::parse(&bytes)?.records().len() as u64;
     let record = SystemMeasurement::new(identity.clone())?
         .to_record(pcr, &[HashAlgorithm::Sha256])?

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use common::Builder;
 use provenix_verifier::appraise::{appraise, Appraisal, AppraisalError, Seen};
+use provenix_verifier::policy::AdmitError;
 use provenix_verifier::source::LogSource;
 
 fn appraise_dir(dir: &Path, seen: Option<Seen>) -> Result<Appraisal, AppraisalError> {
@@ -33,6 +34,7 @@ fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Pol
     let mut p = provenix_verifier::policy::Policy::parse(
         &format!(
             "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
+             danger_any_system = true\n\
              ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
              log = \"{log}\"\nak_name = \"{ak_hex}\"\n",
             tpl.root_ca_cert().display(),
@@ -43,50 +45,6 @@ fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Pol
     .unwrap();
     p.read_certificates(Path::new("/")).unwrap();
     p
-}
-
-/// Extend PCR 12 (in the seal set) with SHA-256(`data`), re-bind SK to
-/// that boot, and let the daemon publish the rebinding and record a build.
-fn extend_rebind_and_record(b: &mut Builder, data: &str) {
-    common::ok(
-        b.agent()
-            .args(["debug-extend", "--pcr", "12", data])
-            .output()
-            .unwrap(),
-    );
-    common::ok(
-        b.agent()
-            .args(["enroll", "--rebind", "--no-event-log"])
-            .output()
-            .unwrap(),
-    );
-    b.start_daemon(&["--batch-delay-ms", "50"]);
-    b.nix.build("hello", &[]).unwrap();
-    b.wait_entries(1);
-    b.kill_daemon();
-}
-
-/// A copy of a log directory to tamper with.
-fn copy(from: &Path, to: &Path) {
-    for e in walk(from) {
-        let rel = e.strip_prefix(from).unwrap();
-        let dst = to.join(rel);
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        std::fs::copy(&e, &dst).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -138,7 +96,7 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
     let bundle = format!("tile/entries/000.p/{}", a.checkpoint.size);
     let tampered = |name: &str, edit: &dyn Fn(&Path)| {
         let d = work.path().join(name);
-        copy(&b.log(), &d);
+        common::copy_dir(&b.log(), &d);
         edit(&d);
         appraise_dir(&d, Some(seen)).unwrap_err()
     };
@@ -286,7 +244,7 @@ fn ak_name(b: &Builder) -> String {
 
 #[test]
 fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
-    use provenix_verifier::decide::{ballot, decide};
+    use provenix_verifier::decide::Builders;
     use provenix_verifier::policy::Policy;
 
     // Four builders on three TPMs: "a2" is a second enrollment of a's TPM.
@@ -317,6 +275,17 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
         b.kill_daemon();
     }
     let names: Vec<String> = builders.iter().map(ak_name).collect();
+    // Every builder also builds multi, whose output does not depend on
+    // hello's content (for inputs_depth below).
+    let mut multi = String::new();
+    for b in builders.iter_mut() {
+        let before = common::entries(&b.log()).len();
+        b.start_daemon(&["--batch-delay-ms", "50"]);
+        multi = b.nix.build("multi", &[]).unwrap()[0].clone();
+        b.wait_entries(before + 1);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        b.kill_daemon();
+    }
     // Each swtpm template has its own local CA (root and issuing CA).
     let tpl = |i| provenix_swtpm_tests::Template::shared(i).unwrap();
     let ca = |roots: &[usize]| {
@@ -351,9 +320,9 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
                 "danger_skip_credential_activation = true\n".to_string()
             };
             let mut text = format!(
-                "insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\n{act}{}",
-                ca(roots)
-            );
+            "insecure_allow_swtpm = {swtpm}\nquorum = {quorum}\ndanger_any_system = true\n{act}{}",
+            ca(roots)
+        );
             for (i, b) in builders.iter().enumerate() {
                 text.push_str(&format!(
                     "[[builder]]\nname = \"{}\"\nlog = \"{}\"\nak_name = \"{}\"\n",
@@ -374,13 +343,10 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
     let store_path = provenix_protocol::StorePath::parse(&path).unwrap();
     let client = provenix_io::client(None, std::time::Duration::from_secs(10)).unwrap();
     let verdict = |p: &Policy| {
-        let ballots: Vec<_> = p
-            .file
-            .builders
-            .iter()
-            .map(|b| ballot(b, p, &store_path, &client, None).unwrap())
-            .collect();
-        decide(&store_path, &ballots, p.file.quorum, false)
+        let wanted = std::collections::BTreeSet::from([store_path.clone()]);
+        Builders::load(p, &client, None, Some(&wanted))
+            .unwrap()
+            .decide(p, &store_path)
     };
     let pins: Vec<&String> = names.iter().collect();
 
@@ -427,6 +393,29 @@ fn two_of_three_builders_agree_the_liar_is_named_and_the_policy_applies() {
     assert_eq!(v.missing.len(), 4);
     assert!(v.missing[0].1.contains("software TPM"), "{:?}", v.missing);
 
+    // Inputs to depth 1: all four agree on multi; but c resolved its own
+    // hello, which the quorum does not trust: c's vote no longer counts.
+    let multi = provenix_protocol::StorePath::parse(&multi).unwrap();
+    let deep = |quorum: usize, depth: u32| {
+        let mut p = policy(quorum, true, &pins);
+        p.file.inputs_depth = depth;
+        Builders::load(&p, &client, None, None)
+            .unwrap()
+            .decide(&p, &multi)
+    };
+    let v = deep(3, 0);
+    assert!(v.trusted.is_some(), "{v:?}");
+    assert_eq!(v.agreeing, vec!["a", "b", "c", "a2"]);
+    let v = deep(2, 1);
+    assert!(v.trusted.is_some(), "{v:?}");
+    assert_eq!(v.agreeing, vec!["a", "b", "a2"]);
+    assert_eq!(v.missing.len(), 1);
+    assert_eq!(v.missing[0].0, "c");
+    assert!(v.missing[0].1.contains(&path), "{:?}", v.missing);
+    assert_eq!(v.untrusted_inputs.len(), 1);
+    let v = deep(3, 1);
+    assert!(v.trusted.is_none(), "two TPMs left: {v:?}");
+
     // b pinned to c's AK: b's log is refused as another builder's, so only
     // a's TPM backs the real hash.
     let v = verdict(&policy(2, true, &[pins[0], pins[2], pins[2], pins[3]]));
@@ -444,7 +433,7 @@ fn an_unlogged_pcr_extension_is_refused_by_replay() {
     // derives, the operator re-binds, and the new binding's quote covers a
     // PCR 12 no log explains.
     let mut b = Builder::new("");
-    extend_rebind_and_record(&mut b, "unlogged");
+    b.extend_rebind_and_record(12, "unlogged");
     let e = appraise_dir(&b.log(), None).unwrap_err();
     match e {
         AppraisalError::EventLogReplay { what, replayed, .. } => {
@@ -460,41 +449,22 @@ fn an_unlogged_pcr_extension_is_refused_by_replay() {
 
 #[test]
 fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
-    use provenix_measured_boot::cel::{CelContent, CelLog, CelRecord, JsonContent};
-    use provenix_measured_boot::{AlgorithmId, Digest};
     // A boot with a kernel command-line override measured into PCR 12 and
     // logged honestly: the logs replay, but the policy forbids events there.
     let mut b = Builder::new("");
-    let cel = b.state().join("cel.log");
-    let mut bytes = std::fs::read(&cel).unwrap();
-    let recnum = CelLog::parse(&bytes).unwrap().records().len() as u64;
     let data = "systemd.debug-shell=1";
-    let record = CelRecord::new(
-        provenix_protocol::PcrIndex::new(12).unwrap(),
-        vec![Digest::new(
-            AlgorithmId::SHA256,
-            provenix_protocol::Sha256Digest::of(data.as_bytes()).as_bytes(),
-        )
-        .unwrap()],
-        CelContent::Systemd(
-            JsonContent::parse(&format!(
-                "{{\"string\":\"{data}\",\"eventType\":\"kernel-cmdline\"}}"
-            ))
-            .unwrap(),
-        ),
-    )
-    .unwrap()
-    .with_recnum(recnum);
-    bytes.extend_from_slice(&record.to_json_seq());
-    std::fs::write(&cel, bytes).unwrap();
-    extend_rebind_and_record(&mut b, data);
+    b.log_cel_event(12, data, "kernel-cmdline");
+    b.extend_rebind_and_record(12, data);
     // The log is sound: its logs replay to the quotes.
     let a = appraise_dir(&b.log(), None).unwrap();
-    assert_eq!(a.events_per_pcr.get(&12), Some(&1));
+    assert_eq!(a.events_per_pcr().get(&12), Some(&1));
     // The policy (default: no events on 12 and 13) does not admit it.
     let mut p = one_builder_policy("/x", &a.builder.to_hex());
-    let why = p.admit(&a, provenix_io::unix_time()).unwrap_err();
-    assert!(why.contains("PCR 12 shows 1 event"), "{why}");
+    let why = p.admit(&a, provenix_io::unix_time(), None).unwrap_err();
+    assert!(
+        matches!(why, AdmitError::PcrEvents { pcr: 12, count: 1 }),
+        "{why}"
+    );
     p.file.no_events_on.clear();
-    p.admit(&a, provenix_io::unix_time()).unwrap();
+    p.admit(&a, provenix_io::unix_time(), None).unwrap();
 }

@@ -176,6 +176,23 @@ fn tls_error(path: &Path, what: impl std::fmt::Display) -> HttpError {
     }
 }
 
+/// A file's bytes, refused (InvalidData, naming the limit) when it holds
+/// more than `max` bytes: for files whose size the reader bounds.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The certificates in a PEM file (at least one).
 pub fn read_certificates(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     use rustls_pki_types::pem::PemObject as _;

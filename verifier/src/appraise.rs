@@ -247,9 +247,45 @@ pub struct Appraisal {
     /// The TPM firmware version its latest SK binding quote states
     /// (signed by the AK, unlike the enrollment record's copy).
     pub firmware_version: u64,
-    /// Measured events per PCR in the event logs of every boot the log
-    /// binds SK to (logs that replay to their quotes).
-    pub events_per_pcr: std::collections::BTreeMap<u8, usize>,
+    /// Every boot the log binds SK to (the enrollment's, then each
+    /// rebinding's), as its event logs showed it.
+    pub boots: Vec<Boot>,
+}
+
+impl Appraisal {
+    /// Measured events per PCR over every boot the log binds SK to.
+    pub fn events_per_pcr(&self) -> std::collections::BTreeMap<u8, usize> {
+        let mut n = std::collections::BTreeMap::new();
+        for e in self.boots.iter().flat_map(|b| &b.events) {
+            *n.entry(e.pcr).or_default() += 1;
+        }
+        n
+    }
+}
+
+/// One boot a key binding was made in, from its event logs (which replay
+/// to the binding quote's PCR digest, so the quoted values are the TPM's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boot {
+    /// Which binding: "enrollment" or "rebinding at leaf N".
+    pub what: String,
+    /// The quoted PCRs (the seal set) and their SHA-256 values.
+    pub pcrs: std::collections::BTreeMap<u8, Sha256Digest>,
+    /// Every measured event in log order (firmware log, then CEL log).
+    pub events: Vec<BootEvent>,
+    /// The system the CEL log measured last into the system PCR.
+    pub system: Option<Sha256Digest>,
+}
+
+/// One measured event of a boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootEvent {
+    /// Its PCR.
+    pub pcr: u8,
+    /// Its SHA-256 digest (None: the log has no SHA-256 digest for it).
+    pub sha256: Option<Sha256Digest>,
+    /// Its event type or CEL content type, for people (unauthenticated).
+    pub kind: String,
 }
 
 /// A key binding that passed: the Ed25519 key and what its quote showed.
@@ -404,9 +440,8 @@ impl Clocks {
 
 /// A boot's event logs, each parsed once: its firmware event log and then
 /// its CEL log replayed (SHA-256 bank) must give `quoted`, the binding
-/// quote's PCR digest; their measured events are counted per PCR into
-/// `events`; the result is the system the CEL log last measured into
-/// `system_pcr` (None: no system event).
+/// quote's PCR digest. The result is the boot: quoted values, measured
+/// events, and the system the CEL log last measured into `system_pcr`.
 fn check_boot(
     what: &str,
     firmware: &[u8],
@@ -414,23 +449,28 @@ fn check_boot(
     seal: &PcrSelectionList,
     quoted: &Digest,
     system_pcr: u8,
-    events: &mut std::collections::BTreeMap<u8, usize>,
-) -> Result<Option<Sha256Digest>> {
-    use provenix_measured_boot::{EventLog, HashAlgorithm};
+) -> Result<Boot> {
+    use provenix_measured_boot::{AlgorithmId, EventLog, HashAlgorithm};
+    let sha256 = |d: Option<&provenix_measured_boot::Digest>| {
+        d.and_then(|d| <[u8; 32]>::try_from(d.as_bytes()).ok())
+            .map(Sha256Digest)
+    };
+    let mut events = Vec::new();
     // An empty CEL log is an empty log.
     let cel = CelLog::parse(cel).map_err(|e| malformed(format!("{what} CEL log"), e))?;
-    for r in cel.records() {
-        *events.entry(r.pcr().get()).or_default() += 1;
-    }
     let replay = if firmware.is_empty() {
         cel.replay(&[HashAlgorithm::Sha256])
             .map_err(|e| malformed(format!("{what} CEL log"), e))?
     } else {
         let log = EventLog::parse(firmware)
             .map_err(|e| malformed(format!("{what} firmware event log"), e))?;
-        for e in log.events() {
+        for e in log.events().iter().filter(|e| e.is_measured()) {
             if let Some(p) = e.pcr() {
-                *events.entry(p.get()).or_default() += 1;
+                events.push(BootEvent {
+                    pcr: p.get(),
+                    sha256: sha256(e.digest(AlgorithmId::SHA256)),
+                    kind: e.event_type().to_string(),
+                });
             }
         }
         let mut r = log.replay();
@@ -464,12 +504,28 @@ fn check_boot(
             replayed: listed.join(" "),
         });
     }
+    for r in cel.records() {
+        events.push(BootEvent {
+            pcr: r.pcr().get(),
+            sha256: sha256(r.digest(HashAlgorithm::Sha256)),
+            kind: r.content().content_type().to_owned(),
+        });
+    }
     let pcr = PcrIndex::new(system_pcr).map_err(|e| malformed(what, e))?;
-    Ok(cel
+    let system = cel
         .system_measurements()
         .filter(|(i, _)| cel.records().get(*i).map(|r| r.pcr()) == Some(pcr))
         .last()
-        .map(|(_, m)| m.digest()))
+        .map(|(_, m)| m.digest());
+    Ok(Boot {
+        what: what.to_owned(),
+        pcrs: seal
+            .selected()
+            .filter_map(|(_, p)| Some((p.get(), sha256(Some(&bank.value(p)))?)))
+            .collect(),
+        events,
+        system,
+    })
 }
 
 /// Check a key binding: Certify of the TPM key and a quote of the seal
@@ -559,7 +615,7 @@ struct Walk<'f> {
     batches: u64,
     bindings: u64,
     firmware_version: u64,
-    events_per_pcr: std::collections::BTreeMap<u8, usize>,
+    boots: Vec<Boot>,
     on_entry: &'f mut dyn FnMut(u64, &SignedEntry),
 }
 
@@ -595,15 +651,16 @@ impl Walk<'_> {
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &e.signing_key, &seal, &mut clock)?;
                 self.firmware_version = firmware;
-                let system = check_boot(
+                let boot = check_boot(
                     "enrollment",
                     &e.firmware_event_log,
                     &e.cel_event_log,
                     &seal,
                     &pcr_digest,
                     e.system_pcr,
-                    &mut self.events_per_pcr,
                 )?;
+                let system = boot.system;
+                self.boots.push(boot);
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
                     key: sk,
@@ -630,15 +687,16 @@ impl Walk<'_> {
                 let mut clock = Clocks::new(self.clock);
                 let (sk, pcr_digest, firmware) =
                     check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
-                let system = check_boot(
+                let boot = check_boot(
                     &format!("rebinding at leaf {leaf}"),
                     &r.firmware_event_log,
                     &r.cel_event_log,
                     &seal,
                     &pcr_digest,
                     system_pcr,
-                    &mut self.events_per_pcr,
                 )?;
+                let system = boot.system;
+                self.boots.push(boot);
                 self.firmware_version = firmware;
                 self.clock = clock.latest;
                 self.sk = Some(Bound {
@@ -802,7 +860,7 @@ pub fn appraise(
         batches: 0,
         bindings: 0,
         firmware_version: 0,
-        events_per_pcr: std::collections::BTreeMap::new(),
+        boots: Vec::new(),
         on_entry,
     };
     let mut tree = CompactTree::new();
@@ -866,7 +924,7 @@ pub fn appraise(
         batches: w.batches,
         bindings: w.bindings,
         firmware_version: w.firmware_version,
-        events_per_pcr: w.events_per_pcr,
+        boots: w.boots,
     })
 }
 

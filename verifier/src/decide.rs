@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! each policy builder: appraise its log (appraise.rs) ─ pinned AK?
-//!   software TPM allowed? enough witness cosignatures? ─ its latest entry
-//!   naming the path (built locally, if required) ─ Vote
+//!   admitted by the policy (policy.rs)? ─ its entries indexed by output
+//!   path (Builders) ─ its latest entry naming the path (built locally,
+//!   sandboxed, if required) ─ Vote
 //! votes ─ grouped by what they attest (NAR hash, size, references)
 //!   ─ counted per distinct EK certificate (and operator, if asked)
 //!   ─ trusted when exactly one group reaches the quorum
+//!   ─ to the policy's inputs_depth: the inputs the agreeing entries
+//!     resolved, where some builder attests them, trusted in turn
 //! ```
 //! Every builder is reported: agreeing, disagreeing (with what it
 //! attested), or missing (with why). Disagreement is never dropped.
@@ -79,6 +82,10 @@ pub struct Verdict {
     pub quorum: usize,
     /// Why not trusted, when not.
     pub reason: Option<String>,
+    /// Inputs, resolved by some builder's entry, that had to be trusted
+    /// (the policy's `inputs_depth`) and are not, with why: that builder's
+    /// vote did not count.
+    pub untrusted_inputs: Vec<(StorePath, String)>,
 }
 
 /// Decide from the builders' ballots: trusted when exactly one attestation
@@ -164,6 +171,7 @@ pub fn decide(
         count: best.map_or(0, |b| b.1),
         quorum,
         reason,
+        untrusted_inputs: Vec::new(),
     }
 }
 
@@ -202,51 +210,200 @@ pub fn admitted_log(
             a.builder, b.ak_name
         )));
     }
-    Ok(policy.admit(&a, crate::unix_time()).map(|tpm| (a, tpm)))
+    Ok(policy
+        .admit_pinned(&a, state)?
+        .map(|ad| (a, ad.tpm))
+        .map_err(|e| e.to_string()))
 }
 
-/// One builder's ballot for `path`: its admitted log's latest entry
-/// naming the path (built locally, when the policy requires it).
-pub fn ballot(
-    b: &BuilderPolicy,
-    policy: &Policy,
-    path: &StorePath,
-    client: &ureq::Agent,
-    state: Option<&StateDir>,
-) -> Result<Ballot, StateError> {
-    let mut found: Option<(u64, Attested, bool)> = None;
-    let admitted = admitted_log(b, policy, client, state, &mut |leaf, e| {
-        if let Some(o) = e.entry().outputs.iter().find(|o| o.store_path == *path) {
-            found = Some((
-                leaf,
-                Attested {
-                    nar_hash: o.nar_hash,
-                    nar_size: o.nar_size,
-                    references: o.references.clone(),
-                },
-                e.entry().built_locally,
-            ));
-        }
-    })?;
-    let (ek, vote) = match admitted {
-        Err(why) => (None, Vote::Missing(why)),
-        Ok((_, tpm)) => (
-            Some(tpm.cert_sha256),
-            match found {
-                None => Vote::Missing("no entry for the path".into()),
-                Some((_, _, false)) if policy.file.require_built_locally => {
-                    Vote::Missing("its entry is not built locally".into())
+/// What one admitted builder's log attests of an output path: its latest
+/// entry naming the path.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// What the entry attests of the output.
+    pub attested: Attested,
+    /// The entry's leaf index.
+    pub leaf: u64,
+    /// The entry's `built_locally`.
+    pub built_locally: bool,
+    /// Whether its build environment had the sandbox on.
+    pub sandbox: bool,
+    /// The entry's resolved inputs (path, NAR hash).
+    pub inputs: Vec<(StorePath, NarHash)>,
+}
+
+/// One policy builder's log, indexed by output path, or why it does not
+/// count.
+#[derive(Clone, Debug)]
+pub struct BuilderIndex {
+    /// The builder's name in the policy.
+    pub name: String,
+    /// Its operator, if the policy names one.
+    pub operator: Option<String>,
+    /// SHA-256 of its EK certificate and its claims per output path; or
+    /// why its log does not count.
+    pub log: Result<(Sha256Digest, BTreeMap<StorePath, Claim>), String>,
+}
+
+/// Every policy builder's indexed log: what decisions are made from.
+#[derive(Clone, Debug)]
+pub struct Builders(pub Vec<BuilderIndex>);
+
+impl Builders {
+    /// Appraise and admit each policy builder's log (see [`admitted_log`])
+    /// and index its entries: those naming one of `wanted` (None: every
+    /// entry, as decisions to a policy's `inputs_depth` need).
+    pub fn load(
+        policy: &Policy,
+        client: &ureq::Agent,
+        state: Option<&StateDir>,
+        wanted: Option<&BTreeSet<StorePath>>,
+    ) -> Result<Self, StateError> {
+        let mut out = Vec::new();
+        for b in &policy.file.builders {
+            let mut claims: BTreeMap<StorePath, Claim> = BTreeMap::new();
+            let admitted = admitted_log(b, policy, client, state, &mut |leaf, e| {
+                let entry = e.entry();
+                for o in &entry.outputs {
+                    if wanted.is_some_and(|w| !w.contains(&o.store_path)) {
+                        continue;
+                    }
+                    claims.insert(
+                        o.store_path.clone(),
+                        Claim {
+                            attested: Attested {
+                                nar_hash: o.nar_hash,
+                                nar_size: o.nar_size,
+                                references: o.references.clone(),
+                            },
+                            leaf,
+                            built_locally: entry.built_locally,
+                            sandbox: entry.build_env.sandbox,
+                            inputs: entry
+                                .resolved_inputs
+                                .iter()
+                                .map(|i| (i.store_path.clone(), i.nar_hash))
+                                .collect(),
+                        },
+                    );
                 }
-                Some((leaf, attested, _)) => Vote::Attests { attested, leaf },
-            },
-        ),
-    };
-    Ok(Ballot {
-        name: b.name.clone(),
-        ek,
-        operator: b.operator.clone(),
-        vote,
-    })
+            })?;
+            out.push(BuilderIndex {
+                name: b.name.clone(),
+                operator: b.operator.clone(),
+                log: admitted.map(|(_, tpm)| (tpm.cert_sha256, claims)),
+            });
+        }
+        Ok(Self(out))
+    }
+
+    /// Each builder's ballot for `path` under the policy's requirements
+    /// (built locally, sandboxed).
+    pub fn ballots(&self, policy: &Policy, path: &StorePath) -> Vec<Ballot> {
+        self.0
+            .iter()
+            .map(|b| {
+                let (ek, vote) = match &b.log {
+                    Err(why) => (None, Vote::Missing(why.clone())),
+                    Ok((ek, claims)) => (
+                        Some(*ek),
+                        match claims.get(path) {
+                            None => Vote::Missing("no entry for the path".into()),
+                            Some(c) if !c.built_locally && policy.file.require_built_locally => {
+                                Vote::Missing("its entry is not built locally".into())
+                            }
+                            Some(c) if !c.sandbox && policy.file.require_sandbox => {
+                                Vote::Missing("its entry was built without the sandbox".into())
+                            }
+                            Some(c) => Vote::Attests {
+                                attested: c.attested.clone(),
+                                leaf: c.leaf,
+                            },
+                        },
+                    ),
+                };
+                Ballot {
+                    name: b.name.clone(),
+                    ek,
+                    operator: b.operator.clone(),
+                    vote,
+                }
+            })
+            .collect()
+    }
+
+    /// The verdict for `path` under the policy: M-of-N on the path. With
+    /// the policy's `inputs_depth` k > 0, a builder's vote counts only when
+    /// every input its entry resolved that some builder attests is itself
+    /// trusted (to depth k - 1) with the NAR hash it resolved; otherwise it
+    /// is missing, with the input named. Inputs no builder attests
+    /// (sources, fixed-output fetches) are not held to it.
+    pub fn decide(&self, policy: &Policy, path: &StorePath) -> Verdict {
+        let mut memo = BTreeMap::new();
+        self.decide_to(policy, path, policy.file.inputs_depth, &mut memo)
+    }
+
+    fn decide_to(
+        &self,
+        policy: &Policy,
+        path: &StorePath,
+        depth: u32,
+        memo: &mut BTreeMap<(StorePath, u32), Option<NarHash>>,
+    ) -> Verdict {
+        let mut ballots = self.ballots(policy, path);
+        let mut untrusted_inputs = Vec::new();
+        if depth > 0 {
+            for (b, index) in ballots.iter_mut().zip(&self.0) {
+                if !matches!(b.vote, Vote::Attests { .. }) {
+                    continue;
+                }
+                let Some(claim) = index.log.as_ref().ok().and_then(|(_, c)| c.get(path)) else {
+                    continue;
+                };
+                for (input, hash) in &claim.inputs {
+                    let attested_by_someone = self
+                        .0
+                        .iter()
+                        .any(|b| b.log.as_ref().is_ok_and(|(_, c)| c.contains_key(input)));
+                    if !attested_by_someone {
+                        continue; // a source or a fetch: no builder built it
+                    }
+                    let key = (input.clone(), depth - 1);
+                    let trusted = match memo.get(&key) {
+                        Some(t) => *t,
+                        None => {
+                            let v = self.decide_to(policy, input, depth - 1, memo);
+                            let t = v.trusted.map(|a| a.nar_hash);
+                            memo.insert(key, t);
+                            t
+                        }
+                    };
+                    let why = match trusted {
+                        Some(h) if h == *hash => continue,
+                        Some(h) => format!(
+                            "its input {input} is trusted as {}, it resolved {}",
+                            h.to_nix_string(),
+                            hash.to_nix_string()
+                        ),
+                        None => {
+                            format!("its input {input} is not trusted (to depth {})", depth - 1)
+                        }
+                    };
+                    untrusted_inputs.push((input.clone(), why.clone()));
+                    b.vote = Vote::Missing(why);
+                    break;
+                }
+            }
+        }
+        let mut v = decide(
+            path,
+            &ballots,
+            policy.file.quorum,
+            policy.file.distinct_operators,
+        );
+        v.untrusted_inputs = untrusted_inputs;
+        v
+    }
 }
 
 #[cfg(test)]
@@ -329,5 +486,108 @@ mod tests {
         let v = decide(&path(), &split, 1, false);
         assert!(v.trusted.is_none());
         assert!(v.reason.unwrap().contains("conflict"));
+    }
+
+    fn policy(extra: &str) -> Policy {
+        let mut text = format!(
+            "quorum = 2\ndanger_skip_credential_activation = true\ndanger_any_system = true\n\
+             ek_roots = [\"r.pem\"]\n{extra}\n"
+        );
+        for n in ["a", "b", "c"] {
+            text.push_str(&format!(
+                "[[builder]]\nname = \"{n}\"\nlog = \"/x\"\nak_name = \"000b{}\"\n",
+                "00".repeat(32)
+            ));
+        }
+        Policy::parse(&text, "test").unwrap()
+    }
+
+    fn sp(name: &str) -> StorePath {
+        StorePath::parse(&format!("/nix/store/{}-{name}", "0".repeat(32))).unwrap()
+    }
+
+    /// (output, its hash byte, inputs with theirs, sandboxed).
+    type TestClaim<'a> = (&'a str, u8, &'a [(&'a str, u8)], bool);
+
+    /// Builder `name` (its own TPM `ek`) with these claims.
+    fn index(name: &str, ek: u8, claims: &[TestClaim<'_>]) -> BuilderIndex {
+        BuilderIndex {
+            name: name.into(),
+            operator: None,
+            log: Ok((
+                Sha256Digest([ek; 32]),
+                claims
+                    .iter()
+                    .map(|(out, h, inputs, sandbox)| {
+                        (
+                            sp(out),
+                            Claim {
+                                attested: attested(*h),
+                                leaf: 1,
+                                built_locally: true,
+                                sandbox: *sandbox,
+                                inputs: inputs
+                                    .iter()
+                                    .map(|(i, h)| (sp(i), NarHash(Sha256Digest([*h; 32]))))
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    #[test]
+    fn unsandboxed_entries_and_untrusted_inputs_do_not_count() {
+        // lib: a and b agree, c lies. app: all agree, each from its own lib;
+        // b built app without the sandbox.
+        let builders = Builders(vec![
+            index(
+                "a",
+                1,
+                &[
+                    ("lib", 7, &[], true),
+                    ("app", 5, &[("lib", 7), ("src", 3)], true),
+                ],
+            ),
+            index(
+                "b",
+                2,
+                &[("lib", 7, &[], true), ("app", 5, &[("lib", 7)], false)],
+            ),
+            index(
+                "c",
+                3,
+                &[("lib", 9, &[], true), ("app", 5, &[("lib", 9)], true)],
+            ),
+        ]);
+        let p = policy("");
+        let v = builders.decide(&p, &sp("app"));
+        assert_eq!(v.trusted, Some(attested(5)), "a and c");
+        assert_eq!(
+            v.missing,
+            vec![("b".into(), "its entry was built without the sandbox".into())]
+        );
+        // To depth 1, c's lib is not the trusted one: only a counts.
+        let v = builders.decide(&policy("inputs_depth = 1"), &sp("app"));
+        assert_eq!(v.trusted, None);
+        assert_eq!(v.agreeing, vec!["a"]);
+        assert!(v
+            .missing
+            .iter()
+            .any(|(n, why)| n == "c" && why.contains("-lib is trusted as")));
+        assert_eq!(
+            v.untrusted_inputs.len(),
+            1,
+            "src is attested by nobody: not held"
+        );
+        // Without the sandbox requirement, b counts again.
+        let v = builders.decide(
+            &policy("inputs_depth = 1\nrequire_sandbox = false"),
+            &sp("app"),
+        );
+        assert_eq!(v.trusted, Some(attested(5)));
+        assert_eq!(v.agreeing, vec!["a", "b"]);
     }
 }

@@ -1,12 +1,13 @@
 //! `provenix decide --policy P <store path>`: appraise every builder the
 //! policy lists and decide M-of-N for one output path.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use provenix_protocol::StorePath;
-use provenix_verifier::decide::{ballot, decide, Attested, Verdict};
+use provenix_verifier::decide::{Attested, Builders, Verdict};
 use provenix_verifier::policy::Policy;
 
 #[derive(Args)]
@@ -46,6 +47,7 @@ fn print(v: &Verdict, json: bool) {
                 "count": v.count,
                 "quorum": v.quorum,
                 "reason": v.reason,
+                "untrusted_inputs": v.untrusted_inputs.iter().map(|(p, why)| serde_json::json!({"path": p.as_str(), "why": why})).collect::<Vec<_>>(),
             })
         );
         return;
@@ -85,18 +87,9 @@ pub(crate) fn run(args: DecideArgs) -> anyhow::Result<ExitCode> {
     let path = StorePath::parse(&args.path)
         .map_err(|e| anyhow::anyhow!("{:?} is not a store path: {e}", args.path))?;
     let (client, state) = args.logs_at.open()?;
-    let ballots = policy
-        .file
-        .builders
-        .iter()
-        .map(|b| ballot(b, &policy, &path, &client, state.as_ref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let v = decide(
-        &path,
-        &ballots,
-        policy.file.quorum,
-        policy.file.distinct_operators,
-    );
+    let wanted = (policy.file.inputs_depth == 0).then(|| BTreeSet::from([path.clone()]));
+    let builders = Builders::load(&policy, &client, state.as_ref(), wanted.as_ref())?;
+    let v = builders.decide(&policy, &path);
     print(&v, args.json);
     Ok(if v.trusted.is_some() {
         ExitCode::SUCCESS

@@ -30,6 +30,7 @@ pub mod appraise;
 pub mod decide;
 pub mod ek;
 pub mod policy;
+pub mod reference;
 pub mod report;
 pub mod source;
 pub mod state;

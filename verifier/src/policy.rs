@@ -30,6 +30,78 @@ pub enum PolicyError {
     },
 }
 
+/// Why a builder's appraised log does not count under the policy.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// A PCR that must show no events shows some.
+    #[error(
+        "PCR {pcr} shows {count} event(s) in its boots' logs (an override of the measured \
+         boot); the policy requires none"
+    )]
+    PcrEvents {
+        /// The PCR.
+        pcr: u8,
+        /// How many events.
+        count: usize,
+    },
+    /// A pinned PCR changed since it was pinned.
+    #[error(
+        "{boot}: PCR {pcr} is {got}, pinned on first use as {pinned} (firmware or its \
+         settings changed; if on purpose, remove the builder's .pins file from the state \
+         directory to pin again)"
+    )]
+    PinnedPcr {
+        /// Which boot.
+        boot: String,
+        /// The PCR.
+        pcr: u8,
+        /// The pinned value.
+        pinned: provenix_protocol::Sha256Digest,
+        /// The boot's value.
+        got: provenix_protocol::Sha256Digest,
+    },
+    /// No approved system describes a boot.
+    #[error("{boot}: not an approved system: {}", reasons.join("; "))]
+    UnapprovedSystem {
+        /// Which boot.
+        boot: String,
+        /// Why each approved system does not describe it.
+        reasons: Vec<String>,
+    },
+    /// A software TPM the policy does not allow.
+    #[error("a software TPM (the policy does not set insecure_allow_swtpm)")]
+    SoftwareTpm,
+    /// A cosignature by a policy witness does not verify.
+    #[error("a witness cosignature does not verify: {0}")]
+    Cosignature(String),
+    /// Too few witnesses cosigned.
+    #[error("{cosigned} of the policy's witnesses cosigned its checkpoint, {required} required")]
+    TooFewWitnesses {
+        /// How many did.
+        cosigned: usize,
+        /// How many must.
+        required: usize,
+    },
+    /// The EK certificate does not pass.
+    #[error("EK: {0}")]
+    Ek(crate::ek::EkError),
+    /// No activation record from a trusted activator.
+    #[error(
+        "no credential activation record from a trusted activator for AK {0} (run `provenix \
+         activate`)"
+    )]
+    NotActivated(provenix_protocol::BuilderId),
+}
+
+/// A log the policy admits.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// Its TPM.
+    pub tpm: crate::ek::TpmIdentity,
+    /// The pinned PCRs' values (to record on first use).
+    pub pins: crate::reference::Pins,
+}
+
 /// One trusted builder.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +138,29 @@ pub struct PolicyFile {
     /// Only entries built locally (sandboxed, no remote builders) count.
     #[serde(default = "yes")]
     pub require_built_locally: bool,
+    /// Only entries whose build environment had the sandbox on count.
+    #[serde(default = "yes")]
+    pub require_sandbox: bool,
+    /// A builder's vote counts only if the inputs its entry resolved are
+    /// themselves trusted with those NAR hashes, recursively to this depth
+    /// (0: the output alone). Inputs no builder attests (sources,
+    /// fixed-output fetches) are not held to it.
+    #[serde(default)]
+    pub inputs_depth: u32,
+    /// Approved systems: files `provenix predict --json` wrote (relative
+    /// paths are from the policy's directory). Every boot a builder's SK is
+    /// bound to must match one of them on every quoted PCR that is neither
+    /// pinned nor in `no_events_on`, and on the system digest.
+    #[serde(default)]
+    pub approved_systems: Vec<std::path::PathBuf>,
+    /// Accept any system and boot chain (no approved_systems): never in
+    /// production.
+    #[serde(default)]
+    pub danger_any_system: bool,
+    /// PCRs pinned on first use: the values of the first boot seen
+    /// (recorded in the state directory) are required of every later boot.
+    #[serde(default = "pin_default")]
+    pub pin_pcrs: Vec<u8>,
     /// Trusted EK roots: PEM files (relative paths are from the policy's
     /// directory). Certificates here are trust anchors.
     #[serde(default)]
@@ -97,6 +192,10 @@ pub struct PolicyFile {
     pub builders: Vec<BuilderPolicy>,
 }
 
+fn pin_default() -> Vec<u8> {
+    vec![0, 2, 7]
+}
+
 fn no_events_default() -> Vec<u8> {
     vec![12, 13]
 }
@@ -116,6 +215,8 @@ pub struct Policy {
     pub roots: Vec<Vec<u8>>,
     /// The extra intermediates (DER), read by [`Policy::load`].
     pub intermediates: Vec<Vec<u8>>,
+    /// The approved systems, read by [`Policy::load`].
+    pub approved: Vec<crate::reference::ApprovedSystem>,
     /// The trusted activators' keys.
     pub activators: Vec<provenix_protocol::note::NoteVerifierKey>,
     /// The activation records from trusted activators, read by
@@ -172,6 +273,21 @@ impl Policy {
                 "no ek_roots: no EK certificate could chain to a trusted root".into(),
             ));
         }
+        if file.approved_systems.is_empty() && !file.danger_any_system {
+            return Err(invalid(
+                "no approved_systems: list the `provenix predict --json` files of the systems \
+                 builders may run (or set danger_any_system, never in production)"
+                    .into(),
+            ));
+        }
+        if let Some(p) = file
+            .pin_pcrs
+            .iter()
+            .chain(&file.no_events_on)
+            .find(|p| **p > 23)
+        {
+            return Err(invalid(format!("PCR {p} is not 0 to 23")));
+        }
         let activators = file
             .trusted_activators
             .iter()
@@ -192,6 +308,7 @@ impl Policy {
             witnesses,
             roots: Vec::new(),
             intermediates: Vec::new(),
+            approved: Vec::new(),
             activators,
             activations: Vec::new(),
         })
@@ -214,6 +331,20 @@ impl Policy {
             Ok(out)
         };
         self.roots = read(&self.file.ek_roots)?;
+        self.approved = self
+            .file
+            .approved_systems
+            .iter()
+            .map(|f| {
+                let path = base.join(f);
+                crate::reference::ApprovedSystem::read(&path).map_err(|reason| {
+                    PolicyError::Invalid {
+                        path: path.display().to_string(),
+                        reason,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
         self.intermediates = read(&self.file.ek_intermediates)?;
         self.activations.clear();
         for f in self.file.activations.clone() {
@@ -275,52 +406,109 @@ impl Policy {
     }
 
     /// What the policy requires of any builder's appraised log, whoever it
-    /// is: no software TPM unless allowed, enough witness cosignatures, and
+    /// is: no events on `no_events_on`, pinned PCRs as `recorded` (or, on
+    /// first use, as the log's first boot), an approved system in every
+    /// boot, no software TPM unless allowed, enough witness cosignatures,
     /// an EK certificate that chains to a trusted root, holds the EK's key
-    /// and is not denied. The TPM's identity, or why the log does not count.
+    /// and is not denied, and an activation record. The TPM's identity and
+    /// the pins to record, or why the log does not count.
     pub fn admit(
         &self,
         a: &crate::appraise::Appraisal,
         now: u64,
-    ) -> Result<crate::ek::TpmIdentity, String> {
+        recorded: Option<&crate::reference::Pins>,
+    ) -> Result<Admitted, AdmitError> {
         let e = &a.enrollment;
+        let events = a.events_per_pcr();
         for pcr in &self.file.no_events_on {
-            if let Some(n) = a.events_per_pcr.get(pcr).filter(|n| **n > 0) {
-                return Err(format!(
-                    "PCR {pcr} shows {n} event(s) in its boots' logs (an override of the \
-                     measured boot); the policy requires none"
-                ));
+            if let Some(n) = events.get(pcr).filter(|n| **n > 0) {
+                return Err(AdmitError::PcrEvents {
+                    pcr: *pcr,
+                    count: *n,
+                });
+            }
+        }
+        let pins = crate::reference::pins_for(&a.boots, &self.file.pin_pcrs, recorded);
+        for boot in &a.boots {
+            for (pcr, pinned) in &pins {
+                if let Some(v) = boot.pcrs.get(pcr).filter(|v| *v != pinned) {
+                    return Err(AdmitError::PinnedPcr {
+                        boot: boot.what.clone(),
+                        pcr: *pcr,
+                        pinned: *pinned,
+                        got: *v,
+                    });
+                }
+            }
+        }
+        if !self.file.danger_any_system {
+            let exempt: Vec<u8> = pins
+                .keys()
+                .chain(&self.file.no_events_on)
+                .copied()
+                .collect();
+            for boot in &a.boots {
+                let mut reasons = Vec::new();
+                for s in &self.approved {
+                    match s.mismatch(boot, &exempt) {
+                        None => {
+                            reasons.clear();
+                            break;
+                        }
+                        Some(why) => reasons.push(why),
+                    }
+                }
+                if !reasons.is_empty() {
+                    return Err(AdmitError::UnapprovedSystem {
+                        boot: boot.what.clone(),
+                        reasons,
+                    });
+                }
             }
         }
         if e.insecure_swtpm && !self.file.insecure_allow_swtpm {
-            return Err("a software TPM (the policy does not set insecure_allow_swtpm)".into());
+            return Err(AdmitError::SoftwareTpm);
         }
         let cosigned = a
             .checkpoint_note
             .verify_cosignatures(&self.witnesses)
-            .map_err(|e| format!("a witness cosignature does not verify: {e}"))?
+            .map_err(|e| AdmitError::Cosignature(e.to_string()))?
             .len();
         if cosigned < self.file.min_witnesses {
-            return Err(format!(
-                "{cosigned} of the policy's witnesses cosigned its checkpoint, {} required",
-                self.file.min_witnesses
-            ));
+            return Err(AdmitError::TooFewWitnesses {
+                cosigned,
+                required: self.file.min_witnesses,
+            });
         }
         let tpm = self
             .check_ek(e, a.firmware_version, now)
-            .map_err(|err| format!("EK: {err}"))?;
+            .map_err(AdmitError::Ek)?;
         let activated = self
             .activations
             .iter()
             .any(|r| r.builder == a.builder && r.ek_cert_sha256 == tpm.cert_sha256);
         if !activated && !self.file.danger_skip_credential_activation {
-            return Err(format!(
-                "no credential activation record from a trusted activator for AK {} (run \
-                 `provenix activate`)",
-                a.builder
-            ));
+            return Err(AdmitError::NotActivated(a.builder));
         }
-        Ok(tpm)
+        Ok(Admitted { tpm, pins })
+    }
+
+    /// [`Policy::admit`] with the pins the state directory holds for the
+    /// builder; pins used for the first time are recorded there.
+    pub fn admit_pinned(
+        &self,
+        a: &crate::appraise::Appraisal,
+        state: Option<&crate::state::StateDir>,
+    ) -> Result<Result<Admitted, AdmitError>, crate::state::StateError> {
+        let recorded = match state {
+            Some(s) => s.pins(&a.builder)?,
+            None => None,
+        };
+        let admitted = self.admit(a, crate::unix_time(), recorded.as_ref());
+        if let (Some(s), None, Ok(ad)) = (state, &recorded, &admitted) {
+            s.pin(&a.builder, &ad.pins)?;
+        }
+        Ok(admitted)
     }
 
     /// Load a policy file.
@@ -348,11 +536,15 @@ mod tests {
         assert!(p.file.require_built_locally);
         assert_eq!(p.file.min_witnesses, 0);
         assert_eq!(p.file.no_events_on, vec![12, 13]);
+        assert_eq!(p.file.pin_pcrs, vec![0, 2, 7]);
+        assert!(p.file.require_sandbox);
+        assert_eq!(p.file.inputs_depth, 0);
+        assert_eq!(p.file.approved_systems.len(), 1);
     }
 
     #[test]
     fn bad_policies_are_refused_with_the_reason() {
-        let b = "danger_skip_credential_activation = true\nek_roots = [\"r.pem\"]\n[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        let b = "danger_skip_credential_activation = true\ndanger_any_system = true\nek_roots = [\"r.pem\"]\n[[builder]]\nname = \"a\"\nlog = \"/x\"\nak_name = \"000b0000000000000000000000000000000000000000000000000000000000000000\"\n";
         assert!(Policy::parse(&format!("quorum = 1\n{b}"), "p").is_ok());
         for (text, needle) in [
             (
@@ -371,6 +563,11 @@ mod tests {
                 format!("quorum = 1\n{}", b.replace("000b00", "zz")),
                 "ak_name",
             ),
+            (
+                format!("quorum = 1\n{}", b.replace("danger_any_system = true", "")),
+                "approved_systems",
+            ),
+            (format!("quorum = 1\npin_pcrs = [24]\n{b}"), "PCR 24"),
         ] {
             let e = Policy::parse(&text, "p").unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");

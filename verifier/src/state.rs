@@ -1,6 +1,7 @@
-//! The verifier's state directory: per log, the checkpoint accepted last
-//! time (size and root), written crash-safe. The next appraisal requires
-//! the log to extend it.
+//! The verifier's state directory, written crash-safe: per log, the
+//! checkpoint accepted last time (size and root; the next appraisal
+//! requires the log to extend it), and per builder (AK Name) the PCR
+//! values pinned on first use.
 
 use std::path::{Path, PathBuf};
 
@@ -41,32 +42,84 @@ impl StateDir {
     /// The checkpoint accepted before from the log named `log`.
     pub fn seen(&self, log: &str) -> Result<Option<Seen>, StateError> {
         let path = self.file(log);
-        let err = |reason: String| StateError {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(err(e.to_string())),
+        let Some(text) = read(&path)? else {
+            return Ok(None);
         };
         let mut lines = text.lines();
         let size = lines.next().and_then(|s| s.parse().ok());
         let root = lines.next().and_then(|r| Sha256Digest::from_hex(r).ok());
         match (size, root) {
             (Some(size), Some(root)) => Ok(Some(Seen { size, root })),
-            _ => Err(err("damaged state file".into())),
+            _ => Err(damaged(&path, "damaged state file".into())),
         }
+    }
+
+    fn pins_file(&self, builder: &provenix_protocol::BuilderId) -> PathBuf {
+        self.0.join(format!("{}.pins", builder.to_hex()))
+    }
+
+    /// The PCR values pinned for `builder` (None: not pinned yet). One line
+    /// per PCR: its index and its SHA-256 value in hex.
+    pub fn pins(
+        &self,
+        builder: &provenix_protocol::BuilderId,
+    ) -> Result<Option<crate::reference::Pins>, StateError> {
+        let path = self.pins_file(builder);
+        let Some(text) = read(&path)? else {
+            return Ok(None);
+        };
+        let mut pins = crate::reference::Pins::new();
+        for line in text.lines() {
+            let parsed = line
+                .split_once(' ')
+                .and_then(|(p, v)| Some((p.parse::<u8>().ok()?, Sha256Digest::from_hex(v).ok()?)));
+            let Some((pcr, value)) = parsed else {
+                return Err(damaged(&path, format!("damaged pin line {line:?}")));
+            };
+            pins.insert(pcr, value);
+        }
+        Ok(Some(pins))
+    }
+
+    /// Record the PCR values pinned for `builder`.
+    pub fn pin(
+        &self,
+        builder: &provenix_protocol::BuilderId,
+        pins: &crate::reference::Pins,
+    ) -> Result<(), StateError> {
+        let text: String = pins
+            .iter()
+            .map(|(p, v)| format!("{p} {}\n", v.to_hex()))
+            .collect();
+        write(&self.pins_file(builder), text.as_bytes())
     }
 
     /// Record the checkpoint accepted from `log`.
     pub fn accept(&self, log: &str, seen: Seen) -> Result<(), StateError> {
         let state = format!("{}\n{}\n", seen.size, seen.root.to_hex());
-        provenix_io::durable::write_durable(&self.file(log), state.as_bytes(), 0o644).map_err(|e| {
-            StateError {
-                path: e.path.display().to_string(),
-                reason: e.source.to_string(),
-            }
-        })
+        write(&self.file(log), state.as_bytes())
     }
+}
+
+fn damaged(path: &Path, reason: String) -> StateError {
+    StateError {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// A state file's text (None: not written yet).
+fn read(path: &Path) -> Result<Option<String>, StateError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(damaged(path, e.to_string())),
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    provenix_io::durable::write_durable(path, bytes, 0o644).map_err(|e| StateError {
+        path: e.path.display().to_string(),
+        reason: e.source.to_string(),
+    })
 }

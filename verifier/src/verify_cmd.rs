@@ -63,37 +63,18 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Some(s) => s.seen(&name)?,
             None => None,
         };
-        let result = appraise(&source, previous, &mut |_, _| {});
-        let admitted = match (&result, &policy) {
-            (Ok(a), Some(p)) => Some(p.admit(a, provenix_verifier::unix_time())),
-            _ => None,
-        };
-        if let Some(Err(why)) = &admitted {
-            worst = worst.max(1);
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"log": name, "verified": false, "error": format!("policy: {why}")})
-                );
-            } else {
-                println!("{name}: REFUSED by the policy: {why}");
-            }
-            continue;
-        }
-        match result {
-            Ok(a) => {
-                let tpm = admitted.and_then(Result::ok);
-                report_ok(&name, &a, tpm.as_ref(), args.json);
-                if let Some(s) = &state {
-                    s.accept(
-                        &name,
-                        Seen {
-                            size: a.checkpoint.size,
-                            root: a.checkpoint.root,
-                        },
-                    )?;
-                }
-            }
+        // A spinner on a terminal (indicatif draws nothing otherwise).
+        let progress = indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {pos} entries verified ({per_sec}, {elapsed})",
+            )?,
+        );
+        progress.set_message(name.clone());
+        progress.enable_steady_tick(std::time::Duration::from_millis(200));
+        let result = appraise(&source, previous, &mut |_, _| progress.inc(1));
+        progress.finish_and_clear();
+        let a = match result {
+            Ok(a) => a,
             Err(e) => {
                 let code = if matches!(e, AppraisalError::Fetch(_)) {
                     2
@@ -101,18 +82,46 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     1
                 };
                 worst = worst.max(code);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"log": name, "verified": false, "error": e.to_string()})
-                    );
-                } else {
-                    println!("{name}: REFUSED: {e}");
-                }
+                refused(&name, &e.to_string(), args.json);
+                continue;
             }
+        };
+        // The log is consistent with what was seen: remember it, whatever
+        // the policy says of its builder.
+        if let Some(s) = &state {
+            s.accept(
+                &name,
+                Seen {
+                    size: a.checkpoint.size,
+                    root: a.checkpoint.root,
+                },
+            )?;
         }
+        let tpm = match &policy {
+            None => None,
+            Some(p) => match p.admit_pinned(&a, state.as_ref())? {
+                Ok(admitted) => Some(admitted.tpm),
+                Err(why) => {
+                    worst = worst.max(1);
+                    refused(&name, &format!("policy: {why}"), args.json);
+                    continue;
+                }
+            },
+        };
+        report_ok(&name, &a, tpm.as_ref(), args.json);
     }
     Ok(ExitCode::from(worst))
+}
+
+fn refused(name: &str, why: &str, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"log": name, "verified": false, "error": why})
+        );
+    } else {
+        println!("{name}: REFUSED: {why}");
+    }
 }
 
 fn report_ok(
@@ -135,6 +144,7 @@ fn report_ok(
                 "batches": a.batches,
                 "sk_bindings": a.bindings,
                 "software_tpm": a.enrollment.insecure_swtpm,
+                "boots": a.boots.len(),
                 "cosignature_lines": cosigs,
                 "ek": tpm.map(|t| serde_json::json!({
                     "certificate_sha256": t.cert_sha256.to_hex(),
@@ -166,9 +176,13 @@ fn report_ok(
                 t.model.as_deref().unwrap_or("?")
             ),
             None => println!(
-                "  no --policy: EK chain, software TPM and witness rules not applied ({cosigs} cosignature line(s) present)"
+                "  no --policy: EK chain, activation, approved systems, pinned PCRs, software TPM \
+                 and witness rules not applied ({cosigs} cosignature line(s) present)"
             ),
         }
-        println!("  not yet checked: credential activation, event-log replay");
+        println!(
+            "  {} boot(s): event logs replay to their quotes",
+            a.boots.len()
+        );
     }
 }

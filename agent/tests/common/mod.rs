@@ -283,6 +283,94 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Extend `pcr` (in the seal set) with SHA-256(`data`), re-bind SK to
+    /// that boot, and let the daemon publish the rebinding and record a
+    /// build.
+    pub(crate) fn extend_rebind_and_record(&mut self, pcr: u8, data: &str) {
+        ok(self
+            .agent()
+            .args(["debug-extend", "--pcr", &pcr.to_string(), data])
+            .output()
+            .unwrap());
+        self.rebind_and_record(&["--no-event-log"], &format!("{pcr} {data}"));
+    }
+
+    /// Re-bind SK to this boot (`enroll --rebind` with `args`), and let
+    /// the daemon publish the rebinding and record a build salted `salt`.
+    pub(crate) fn rebind_and_record(&mut self, args: &[&str], salt: &str) {
+        ok(self
+            .agent()
+            .args(["enroll", "--rebind"])
+            .args(args)
+            .output()
+            .unwrap());
+        self.start_daemon(&["--batch-delay-ms", "50"]);
+        let before = entries(&self.log()).len();
+        self.nix
+            .build_expr(&format!("(import ./test.nix).salted \"rebound {salt}\""))
+            .unwrap();
+        self.wait_entries(before + 1);
+        self.kill_daemon();
+    }
+
+    /// Log a systemd event on `pcr` in the agent's CEL log, as systemd
+    /// would before extending SHA-256(`data`) (do that with
+    /// [`Builder::extend_rebind_and_record`]).
+    pub(crate) fn log_cel_event(&self, pcr: u8, data: &str, event_type: &str) {
+        use provenix_measured_boot::cel::{CelContent, CelLog, CelRecord, JsonContent};
+        use provenix_measured_boot::{AlgorithmId, Digest};
+        let cel = self.state().join("cel.log");
+        let mut bytes = std::fs::read(&cel).unwrap();
+        let recnum = CelLog::parse(&bytes).unwrap().records().len() as u64;
+        let record = CelRecord::new(
+            provenix_protocol::PcrIndex::new(pcr).unwrap(),
+            vec![Digest::new(
+                AlgorithmId::SHA256,
+                provenix_protocol::Sha256Digest::of(data.as_bytes()).as_bytes(),
+            )
+            .unwrap()],
+            CelContent::Systemd(
+                JsonContent::parse(&format!(
+                    "{{\"string\":\"{data}\",\"eventType\":\"{event_type}\"}}"
+                ))
+                .unwrap(),
+            ),
+        )
+        .unwrap()
+        .with_recnum(recnum);
+        bytes.extend_from_slice(&record.to_json_seq());
+        std::fs::write(&cel, bytes).unwrap();
+    }
+}
+
+/// Copy a directory tree (a log to tamper with), without lock files.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    for e in walk(from) {
+        let rel = e.strip_prefix(from).unwrap();
+        if rel.to_str() == Some(provenix_agent::log::LOCK) {
+            continue;
+        }
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+}
+
+/// Every file under `dir`.
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 impl Drop for Builder {
     fn drop(&mut self) {
         self.kill_daemon();
