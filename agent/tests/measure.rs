@@ -242,4 +242,62 @@ fn measure_from_content_detects_changes_and_extends_the_system_pcr() {
     .unwrap();
     let pcr = tpm.read_pcrs(&PcrSet::new(&[14]).unwrap()).unwrap();
     assert_eq!(pcr[0], Sha256Digest::of_parts(&[&[0u8; 32], &digest.0]).0);
+    drop(tpm);
+
+    let measure = |tcti: &str| {
+        let args = vec![
+            "--tcti",
+            tcti,
+            "--insecure-allow-swtpm",
+            "measure",
+            "--root",
+            r,
+            "--registration",
+            g,
+            "--insecure-test-toplevel",
+            &top,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ];
+        std::process::Command::new(env!("CARGO_BIN_EXE_provenix-agent"))
+            .args(&args)
+            .env("TSS2_LOG", "all+none")
+            .output()
+            .unwrap()
+    };
+    let records = || {
+        provenix_measured_boot::CelLog::parse(&std::fs::read(state.join("cel.log")).unwrap())
+            .unwrap()
+            .records()
+            .len()
+    };
+    // Measured again in the same boot: the log goes on (two events, and it
+    // replays to the PCR).
+    let out = measure(&swtpm.tcti());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(), 2);
+    // After a reboot (PCRs reset) the log starts again: this boot's log
+    // holds this boot's event only.
+    let mut swtpm = swtpm;
+    swtpm.reboot().unwrap();
+    assert!(measure(&swtpm.tcti()).status.success());
+    assert_eq!(records(), 1);
+    // After a reboot where something extended the system PCR without a log
+    // entry, nothing could explain the PCR: refused, the log untouched.
+    swtpm.reboot().unwrap();
+    swtpm
+        .tool(
+            tmp.path(),
+            &["tpm2_pcrextend", &format!("14:sha256={}", "11".repeat(32))],
+        )
+        .unwrap();
+    let out = measure(&swtpm.tcti());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("extended without a log entry"), "{err}");
+    assert_eq!(records(), 1);
 }
