@@ -794,3 +794,108 @@ fn forged_firmware_logs() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn activation_by_files_through_the_cli() {
+    let b = Builder::new("");
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name);
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(provenix())
+            .args(args)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code(), v)
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let (code, init) = run(&[
+        &os("activate"),
+        &os("init"),
+        &os("--json"),
+        &os("--name"),
+        &os("auditor.test"),
+        &os("--key"),
+        w("auditor.key").as_os_str(),
+    ]);
+    assert_eq!(code, Some(0));
+    let vkey = init["verifier_key"].as_str().unwrap();
+    let a = enrollment(&b);
+    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
+    std::fs::write(
+        w("policy.toml"),
+        format!(
+            "insecure_allow_swtpm = true\nquorum = 1\ndanger_any_system = true\n\
+             trusted_activators = [\"{vkey}\"]\nactivations = [\"activations\"]\n\
+             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
+             log = \"{}\"\nak_name = \"{}\"\n",
+            tpl.root_ca_cert().display(),
+            tpl.issuer_cert().display(),
+            b.log().display(),
+            a.builder_id().unwrap().to_hex()
+        ),
+    )
+    .unwrap();
+    let enrollment_file = b.state().join(provenix_agent::enroll::ENROLLMENT_FILE);
+    let challenge = |name: &str| {
+        let (code, v) = run(&[
+            &os("activate"),
+            &os("challenge"),
+            &os("--json"),
+            &os("--policy"),
+            w("policy.toml").as_os_str(),
+            &os("--enrollment"),
+            enrollment_file.as_os_str(),
+            &os("--challenge-out"),
+            w(name).as_os_str(),
+        ]);
+        assert_eq!(code, Some(0), "{v}");
+        assert_eq!(v["builder"], a.builder_id().unwrap().to_hex());
+        common::ok(
+            b.agent()
+                .args(["activate", "--challenge"])
+                .arg(w(name))
+                .arg("--answer-out")
+                .arg(w(&format!("{name}.answer")))
+                .output()
+                .unwrap(),
+        );
+    };
+    std::fs::create_dir(w("activations")).unwrap();
+    challenge("c1");
+    challenge("c2");
+    let answer = |challenge: &str, answer: &str, out: &str| {
+        run(&[
+            &os("activate"),
+            &os("answer"),
+            &os("--json"),
+            &os("--challenge"),
+            w(challenge).as_os_str(),
+            &os("--answer"),
+            w(answer).as_os_str(),
+            &os("--key"),
+            w("auditor.key").as_os_str(),
+            &os("--out"),
+            w(out).as_os_str(),
+        ])
+    };
+    // The answer to another challenge does not activate.
+    let (code, v) = answer("c1", "c2.answer", "activations/wrong.activation");
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["activated"], false);
+    assert!(!w("activations/wrong.activation").exists());
+    let (code, v) = answer("c1", "c1.answer", "activations/a.activation");
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["activated"], true);
+    assert_eq!(v["builder"], a.builder_id().unwrap().to_hex());
+    // The policy reads the record: the activation now counts.
+    let loaded = Policy::load(&w("policy.toml")).unwrap();
+    assert_eq!(loaded.activations.len(), 1);
+    assert_eq!(loaded.activations[0].builder, a.builder_id().unwrap());
+}

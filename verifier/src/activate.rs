@@ -52,8 +52,10 @@ pub struct Pending {
     /// Send this to the builder.
     pub challenge: CredentialChallenge,
     secret: Digest,
-    builder: BuilderId,
-    ek_cert_sha256: Sha256Digest,
+    /// The AK challenged.
+    pub builder: BuilderId,
+    /// SHA-256 of the verified EK certificate whose key made it.
+    pub ek_cert_sha256: Sha256Digest,
 }
 
 /// A verified activation: what the record states.

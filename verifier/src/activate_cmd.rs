@@ -5,13 +5,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use provenix_protocol::enrollment::Enrollment;
 use provenix_protocol::note::NoteSigningKey;
 use provenix_verifier::activate::{
     activate_online, challenge, Activation, ActivationError, Pending,
 };
 use provenix_verifier::policy::Policy;
+
+#[derive(Args)]
+pub(crate) struct ActivateArgs {
+    /// One JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: ActivateCommand,
+}
 
 #[derive(Subcommand)]
 pub(crate) enum ActivateCommand {
@@ -89,30 +98,59 @@ fn conclude(
     result: Result<Activation, ActivationError>,
     key: &NoteSigningKey,
     out: &Path,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     match result {
         Ok(a) => {
             let record = a.sign(key)?;
             provenix_io::durable::write_durable(out, record.as_bytes(), 0o644)?;
-            println!(
-                "activated: AK {} lives in the TPM of EK certificate {}",
-                a.builder, a.ek_cert_sha256
-            );
-            println!("  record {}", out.display());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "activated": true,
+                        "builder": a.builder.to_hex(),
+                        "ek_certificate_sha256": a.ek_cert_sha256.to_hex(),
+                        "time": a.time,
+                        "record": out.display().to_string(),
+                    })
+                );
+            } else {
+                println!(
+                    "activated: AK {} lives in the TPM of EK certificate {}",
+                    a.builder, a.ek_cert_sha256
+                );
+                println!("  record {}", out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("NOT ACTIVATED: {e}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"activated": false, "error": e.to_string()})
+                );
+            } else {
+                println!("NOT ACTIVATED: {e}");
+            }
             Ok(ExitCode::from(1))
         }
     }
 }
 
-pub(crate) fn run(cmd: ActivateCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
+pub(crate) fn run(args: ActivateArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    match args.cmd {
         ActivateCommand::Init { name, key } => {
             let signer: NoteSigningKey = crate::new_key_file(&name, &key)?;
-            println!("{}", signer.verifier_key());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"verifier_key": signer.verifier_key().to_string()})
+                );
+            } else {
+                println!("{}", signer.verifier_key());
+            }
             Ok(ExitCode::SUCCESS)
         }
         ActivateCommand::Online {
@@ -126,7 +164,7 @@ pub(crate) fn run(cmd: ActivateCommand) -> anyhow::Result<ExitCode> {
             let key = read_key(&key)?;
             let client =
                 provenix_io::client(ca_file.as_deref(), std::time::Duration::from_secs(90))?;
-            conclude(activate_online(&url, &client, &policy), &key, &out)
+            conclude(activate_online(&url, &client, &policy), &key, &out, json)
         }
         ActivateCommand::Challenge {
             policy,
@@ -156,7 +194,18 @@ pub(crate) fn run(cmd: ActivateCommand) -> anyhow::Result<ExitCode> {
                 &pending.to_secret_file(),
                 0o600,
             )?;
-            println!("challenge written to {}", challenge_out.display());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "challenge": challenge_out.display().to_string(),
+                        "builder": pending.builder.to_hex(),
+                        "ek_certificate_sha256": pending.ek_cert_sha256.to_hex(),
+                    })
+                );
+            } else {
+                println!("challenge written to {}", challenge_out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         ActivateCommand::Answer {
@@ -180,6 +229,7 @@ pub(crate) fn run(cmd: ActivateCommand) -> anyhow::Result<ExitCode> {
                 pending.finish(&answer, provenix_verifier::unix_time()),
                 &key,
                 &out,
+                json,
             )
         }
     }

@@ -76,8 +76,7 @@ enum Command {
     /// its certified EK (TPM2_MakeCredential with the verified EK
     /// certificate's key), and sign a record of it that policies accept
     /// from `trusted_activators`. Exit 0 activated, 1 not.
-    #[command(subcommand)]
-    Activate(activate_cmd::ActivateCommand),
+    Activate(activate_cmd::ActivateArgs),
     /// The reproducibility table over the policy's builders: per derivation
     /// (by drv_hash) and output, which builders attest which NAR hash, and
     /// who is in the minority. Exit 0 when all agree, 1 when some differ.
@@ -202,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quote(cmd) => quote_cmd::run(cmd),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Decide(args) => decide_cmd::run(args),
-        Command::Activate(cmd) => activate_cmd::run(cmd),
+        Command::Activate(args) => activate_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
     }
 }

@@ -13,12 +13,12 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a valid policy.
     #[error("{path}: {reason}")]
@@ -351,9 +351,9 @@ impl Policy {
             let path = base.join(f);
             let files = if path.is_dir() {
                 let mut v: Vec<_> = std::fs::read_dir(&path)
-                    .map_err(|source| PolicyError::Io {
+                    .map_err(|error| PolicyError::Io {
                         path: path.display().to_string(),
-                        source,
+                        error,
                     })?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "activation"))
@@ -364,9 +364,9 @@ impl Policy {
                 vec![path]
             };
             for f in files {
-                let bytes = std::fs::read(&f).map_err(|source| PolicyError::Io {
+                let bytes = std::fs::read(&f).map_err(|error| PolicyError::Io {
                     path: f.display().to_string(),
-                    source,
+                    error,
                 })?;
                 // Records not signed by a trusted activator do not count.
                 if let Some(a) = crate::activate::Activation::open(&bytes, &self.activators) {
@@ -513,9 +513,9 @@ impl Policy {
 
     /// Load a policy file.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         let mut p = Self::parse(&text, &path.display().to_string())?;
         p.read_certificates(path.parent().unwrap_or(Path::new(".")))?;
