@@ -59,11 +59,7 @@ unset NIX_REMOTE NIX_CONFIG || true
 export PROVENIX_CONFIG=/dev/null TSS2_LOG=all+none
 
 say "1. the builder's TPM: an swtpm with an EK certificate from a local CA"
-T=$W/tpm; mkdir -p "$T/state" "$T/ca"
-printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' "$T/ca" "$T/ca" "$T/ca" "$T/ca" > "$T/ca/localca.conf"
-printf -- '--platform-manufacturer provenix-demo\n--platform-version 2.1\n--platform-model swtpm\n' > "$T/ca/localca.options"
-printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' "$T/ca" "$T/ca" > "$T/ca/swtpm_setup.conf"
-swtpm_setup --tpm2 --tpmstate "$T/state" --create-ek-cert --create-platform-cert --config "$T/ca/swtpm_setup.conf" --overwrite --logfile "$T/setup.log" >/dev/null
+T=$W/tpm; provision_swtpm "$T"
 PORT=$(free_port_pair)
 SWTPM_PID=
 boot_swtpm() {  # a power cycle: PCRs reset, NV and keys kept

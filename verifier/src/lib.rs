@@ -2,18 +2,21 @@
 //!
 //! ```text
 //! builder log (dir or URL: checkpoint, entry bundles) ─ source
-//!   ─ appraise: enrollment (AK, key bindings), entries (SK), batches (AK
+//!   ─ appraise: enrollment (AK, key bindings), each bound boot's event
+//!     logs replayed to its quote, entries (SK, system), batches (AK
 //!     quotes, nonces, counters, chain, clock), checkpoint (LK, root,
 //!     consistency with the one seen before) ─ Appraisal
-//! policy + appraisals ─ admit (software TPM, witnesses, EK chain,
-//!   deny-list, ROCA) ─ ballots (pinned AK, latest entry for the path)
-//!   ─ decide M-of-N
+//! policy + appraisal ─ admit: PCR 12/13 events, pinned PCRs and approved
+//!   systems (reference), software TPM, witnesses, EK chain, deny-list,
+//!   ROCA, activation records (activate) ─ pins recorded (state)
+//! admitted logs ─ indexed by output path (decide::Builders) ─ ballots
+//!   (pinned AK, built locally, sandboxed, trusted inputs) ─ M-of-N
+//!   ─ report: the reproducibility table
 //! checkpoints ─ witness: cosign the consistent ones
 //! ```
-//! Still to come (issue 6): activation records, event-log replay, reports,
-//! and the substituter. The binary `provenix` also parses event
-//! logs, predicts PCR values, checks raw quotes and NAR-hashes paths
-//! (src/main.rs and its command modules).
+//! The binary `provenix` also parses event logs, predicts PCR values,
+//! checks raw quotes and NAR-hashes paths (src/main.rs and its command
+//! modules).
 
 #![cfg_attr(
     test,
