@@ -468,3 +468,77 @@ fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
     p.file.no_events_on.clear();
     p.admit(&a, provenix_io::unix_time(), None).unwrap();
 }
+
+#[test]
+fn an_appraisal_goes_on_from_where_it_stood() {
+    use provenix_verifier::appraise::Appraiser;
+    let mut b = Builder::new("");
+    let record = |b: &mut Builder, attr: &str, entries: usize| {
+        b.start_daemon(&["--batch-delay-ms", "50"]);
+        b.nix.build(attr, &[]).unwrap();
+        b.wait_entries(entries);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        b.kill_daemon();
+    };
+    record(&mut b, "hello", 1);
+    let source = LogSource::Dir(b.log());
+    let mut first = Appraiser::new();
+    let a1 = first.sync(&source, None, &mut |_, _| {}).unwrap();
+    assert_eq!((a1.entries, a1.new_entries), (1, 1));
+    let saved = first.to_json().unwrap();
+
+    // The log grows; the saved appraisal goes on, reading only what is new.
+    record(&mut b, "dependent", 3);
+    let mut resumed = Appraiser::from_json(saved.as_bytes(), "saved").unwrap();
+    assert_eq!(resumed.seen(), first.seen());
+    let mut leaves = Vec::new();
+    let a2 = resumed
+        .sync(&source, None, &mut |leaf, _| leaves.push(leaf))
+        .unwrap();
+    assert_eq!((a2.entries, a2.new_entries), (3, 2));
+    assert!(
+        leaves.iter().all(|l| *l >= a1.checkpoint.size),
+        "{leaves:?}"
+    );
+    // The same as appraising the whole log.
+    let full = appraise_dir(&b.log(), None).unwrap();
+    assert_eq!(a2.checkpoint, full.checkpoint);
+    assert_eq!(
+        (a2.batches, a2.bindings, &a2.boots),
+        (full.batches, full.bindings, &full.boots)
+    );
+    // Nothing new: nothing read.
+    let a3 = resumed.sync(&source, None, &mut |_, _| panic!()).unwrap();
+    assert_eq!((a3.entries, a3.new_entries), (3, 0));
+    // Saved and read back again, it still goes on.
+    let again = Appraiser::from_json(resumed.to_json().unwrap().as_bytes(), "saved").unwrap();
+    assert_eq!(again.seen(), resumed.seen());
+
+    // Old leaves changed after they were accepted: the resumed appraisal
+    // does not read them, and need not: the checkpoint commits to the
+    // leaves it accepted (forks: agent/tests/attacks.rs).
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path().join("other");
+    common::copy_dir(&b.log(), &d);
+    let bundle = format!("tile/entries/000.p/{}", a2.checkpoint.size);
+    let p = d.join(&bundle);
+    let mut leaves = provenix_protocol::leaf::decode_bundle(&std::fs::read(&p).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect::<Vec<_>>();
+    leaves[0][5] ^= 1; // inside the enrollment, which the resumed appraisal skips
+    std::fs::write(&p, provenix_protocol::leaf::encode_bundle(&leaves).unwrap()).unwrap();
+    let mut from_first = Appraiser::from_json(saved.as_bytes(), "saved").unwrap();
+    from_first
+        .sync(&LogSource::Dir(d.clone()), None, &mut |_, _| {})
+        .unwrap();
+    // A damaged saved state is refused, not taken for a fresh start.
+    assert!(matches!(
+        Appraiser::from_json(b"{}", "saved"),
+        Err(AppraisalError::Malformed { .. })
+    ));
+    let edge = saved.replacen("\"peaks\": [", "\"peaks\": [\"00\",", 1);
+    assert_ne!(edge, saved);
+    assert!(Appraiser::from_json(edge.as_bytes(), "saved").is_err());
+}

@@ -477,6 +477,25 @@ fn a_forked_log_is_caught_by_consistency_and_witnesses() {
     assert_eq!(a.checkpoint.size, other.checkpoint.size);
     assert_ne!(a.checkpoint.root, other.checkpoint.root);
 
+    // A verifier that went on from the common prefix to one fork is shown
+    // the other: its saved appraisal refuses it, and stays where it was.
+    let mut ap = provenix_verifier::appraise::Appraiser::new();
+    ap.sync(&LogSource::Dir(b.log()), None, &mut |_, _| {})
+        .unwrap();
+    let a_again = ap
+        .sync(&LogSource::Dir(fa.clone()), None, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(a_again.new_entries, 1);
+    let at_a = ap.seen();
+    let e = ap
+        .sync(&LogSource::Dir(fb.clone()), None, &mut |_, _| {})
+        .unwrap_err();
+    assert!(
+        matches!(e, AppraisalError::Inconsistent { size } if size == at_a.size),
+        "{e}"
+    );
+    assert_eq!(ap.seen(), at_a);
+
     // A verifier that saw one fork is shown the other: inconsistent.
     let seen = provenix_verifier::appraise::Seen {
         size: a.checkpoint.size,
@@ -537,11 +556,10 @@ fn malformed_logs_are_refused_and_nothing_is_written() {
     let log = work.path().join("log");
     common::copy_dir(&b.log(), &pristine);
     common::copy_dir(&b.log(), &log);
-    let state = work.path().join("state");
-    let verify = || {
+    let verify = |state: &Path| {
         let out = std::process::Command::new(provenix())
             .args(["verify", "--json", "--state-dir"])
-            .arg(&state)
+            .arg(state)
             .arg(&log)
             .output()
             .unwrap();
@@ -549,18 +567,17 @@ fn malformed_logs_are_refused_and_nothing_is_written() {
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
         (out.status.code(), v)
     };
-    let snapshot = || -> Vec<(PathBuf, Vec<u8>)> {
-        let mut v: Vec<_> = common::walk(&state)
+    let files = |state: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v: Vec<_> = common::walk(state)
             .into_iter()
             .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
             .collect();
         v.sort();
         v
     };
-    let (code, v) = verify();
+    let (code, v) = verify(&work.path().join("good"));
     assert_eq!(code, Some(0), "{v}");
-    let before = snapshot();
-    assert_eq!(before.len(), 1, "one accepted checkpoint");
+    assert_eq!(files(&work.path().join("good")).len(), 1, "one appraisal");
     let size = v["size"].as_u64().unwrap();
     let bundle = format!("tile/entries/000.p/{size}");
     let leaves = || -> Vec<Vec<u8>> {
@@ -654,23 +671,26 @@ fn malformed_logs_are_refused_and_nothing_is_written() {
         ("missing checkpoint", "checkpoint", None, 2, "checkpoint"),
         ("missing bundle", &bundle, None, 2, "tile/entries"),
     ];
-    for (what, file, content, code, needle) in cases {
+    for (i, (what, file, content, code, needle)) in cases.into_iter().enumerate() {
         let path = log.join(file);
         match content {
             Some(c) => std::fs::write(&path, c).unwrap(),
             None => std::fs::remove_file(&path).unwrap(),
         }
-        let (got, v) = verify();
+        // A first sight of the log: it is read from its first leaf.
+        let state = work.path().join(format!("state-{i}"));
+        let (got, v) = verify(&state);
         assert_eq!(got, Some(code), "{what}: {v}");
         assert_eq!(v["verified"], false, "{what}");
         let error = v["error"].as_str().unwrap();
         assert!(error.contains(needle), "{what}: {error}");
-        assert_eq!(snapshot(), before, "{what}: the state changed");
+        assert!(files(&state).is_empty(), "{what}: state written");
         std::fs::copy(pristine.join(file), &path).unwrap();
     }
-    // Restored, the log verifies again, against the same state.
-    assert_eq!(verify().0, Some(0));
-    assert_eq!(snapshot(), before);
+    // Restored, the log verifies again.
+    let state = work.path().join("restored");
+    assert_eq!(verify(&state).0, Some(0));
+    assert_eq!(files(&state).len(), 1);
 }
 
 /// The log rewritten by the LK holder into `to`, with the firmware event

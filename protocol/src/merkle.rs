@@ -375,6 +375,12 @@ impl CompactTree {
         Ok(Self { size, peaks })
     }
 
+    /// The roots of its perfect subtrees, largest first (what
+    /// [`CompactTree::from_peaks`] takes).
+    pub fn peaks(&self) -> &[Sha256Digest] {
+        &self.peaks
+    }
+
     /// Number of leaves appended.
     pub fn size(&self) -> u64 {
         self.size

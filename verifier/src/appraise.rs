@@ -32,7 +32,7 @@ use provenix_protocol::enrollment::{Enrollment, KeyBinding};
 use provenix_protocol::leaf::{decode_bundle, LeafReader, Record};
 use provenix_protocol::merkle::{leaf_hash, root, CompactTree};
 use provenix_protocol::note::{Checkpoint, KeyName, Note, NoteVerifierKey};
-use provenix_protocol::tiles::bundles;
+use provenix_protocol::tiles::{bundles, TILE_WIDTH};
 use provenix_protocol::tpm::{
     policy_pcr_with_digest, AttestType, ClockInfo, Digest, EccScheme, HashAlg, PcrSelectionList,
     Public, PublicKey, RsaScheme, Signature,
@@ -238,8 +238,11 @@ pub struct Appraisal {
     pub checkpoint_note: Note,
     /// The enrollment record.
     pub enrollment: Box<Enrollment>,
-    /// Entries appraised.
+    /// Entries appraised, in all.
     pub entries: u64,
+    /// Of those, the entries appraised by this sync (all of them unless it
+    /// went on from a checkpoint appraised before).
+    pub new_entries: u64,
     /// Batches appraised.
     pub batches: u64,
     /// SK bindings (the enrollment's and each rebinding).
@@ -289,6 +292,7 @@ pub struct BootEvent {
 }
 
 /// A key binding that passed: the Ed25519 key and what its quote showed.
+#[derive(Clone)]
 struct Bound {
     key: VerifyingKey,
     pcr_digest: Digest,
@@ -595,8 +599,10 @@ fn check_binding(
     Ok((key, q.pcr_digest.clone(), quote.firmware_version))
 }
 
-/// State while reading the log.
-struct Walk<'f> {
+/// What reading the log established so far; at a checkpoint it is all a
+/// later appraisal needs to go on from there.
+#[derive(Clone)]
+struct Walk {
     enrollment: Option<Box<Enrollment>>,
     builder: Option<BuilderId>,
     ak: Option<Public>,
@@ -616,10 +622,34 @@ struct Walk<'f> {
     bindings: u64,
     firmware_version: u64,
     boots: Vec<Boot>,
-    on_entry: &'f mut dyn FnMut(u64, &SignedEntry),
+    /// The tree of every leaf read.
+    tree: CompactTree,
 }
 
-impl Walk<'_> {
+impl Walk {
+    fn new() -> Self {
+        Self {
+            enrollment: None,
+            builder: None,
+            ak: None,
+            seal: None,
+            lk: None,
+            sk: None,
+            clock: None,
+            last_counter: None,
+            last_batch: [0; 32],
+            pending: Vec::new(),
+            pending_start: 0,
+            pending_entries: 0,
+            entries: 0,
+            batches: 0,
+            bindings: 0,
+            firmware_version: 0,
+            boots: Vec::new(),
+            tree: CompactTree::new(),
+        }
+    }
+
     fn enrolled(&self) -> Result<(&Public, &PcrSelectionList, &BuilderId)> {
         match (&self.ak, &self.seal, &self.builder) {
             (Some(a), Some(s), Some(b)) => Ok((a, s, b)),
@@ -627,7 +657,13 @@ impl Walk<'_> {
         }
     }
 
-    fn record(&mut self, leaf: u64, record: Record, leaf_bytes: &[u8]) -> Result<()> {
+    fn record(
+        &mut self,
+        leaf: u64,
+        record: Record,
+        leaf_bytes: &[u8],
+        on_entry: &mut dyn FnMut(u64, &SignedEntry),
+    ) -> Result<()> {
         match record {
             Record::Enrollment(e) => {
                 if self.enrollment.is_some() || leaf + 1 != self.pending.len() as u64 {
@@ -741,7 +777,7 @@ impl Walk<'_> {
                 }
                 self.pending_entries += 1;
                 self.entries += 1;
-                (self.on_entry)(leaf, &e);
+                on_entry(leaf, &e);
             }
             Record::Batch(b) => self.batch(leaf, &b, leaf_bytes)?,
             _ => {
@@ -827,105 +863,342 @@ impl Walk<'_> {
     }
 }
 
-/// Appraise the log at `source`: every record, batch and entry, the
-/// checkpoint, and consistency with `seen` (the checkpoint accepted last
-/// time). `on_entry` gets each entry that passed, with its leaf index.
+/// Appraise the log at `source` from its first leaf: every record, batch
+/// and entry, the checkpoint, and consistency with `seen` (the checkpoint
+/// accepted last time). `on_entry` gets each entry that passed, with its
+/// leaf index.
 pub fn appraise(
     source: &LogSource,
     seen: Option<Seen>,
     on_entry: &mut dyn FnMut(u64, &SignedEntry),
 ) -> Result<Appraisal> {
-    let note_bytes = source.fetch("checkpoint")?;
-    let note = Note::parse(&note_bytes).map_err(|e| malformed("checkpoint", e))?;
-    let cp = Checkpoint::parse_body(note.text()).map_err(|e| malformed("checkpoint", e))?;
-    if let Some(s) = seen {
-        if cp.size < s.size {
-            return Err(AppraisalError::Inconsistent { size: s.size });
+    Appraiser::new().sync(source, seen, on_entry)
+}
+
+/// A log appraised up to a checkpoint, able to go on from there: a later
+/// [`Appraiser::sync`] reads and checks only the leaves added since, and
+/// requires the new checkpoint to extend the old one (its root must be the
+/// root of the old leaves, known by the tree's right edge, followed by the
+/// new ones). Saved in the verifier's state directory
+/// ([`Appraiser::to_json`]).
+#[derive(Clone)]
+pub struct Appraiser {
+    walk: Walk,
+    /// The checkpoint accepted last, as served.
+    note: Option<(Checkpoint, Note)>,
+}
+
+impl Default for Appraiser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The saved form of an [`Appraiser`] (JSON; byte strings in hex).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    format: String,
+    checkpoint: String,
+    peaks: Vec<String>,
+    enrollment: String,
+    sk: String,
+    sk_pcr_digest: String,
+    sk_system: Option<String>,
+    clock: Option<(u32, u32, u64, bool)>,
+    last_counter: Option<u64>,
+    last_batch: String,
+    entries: u64,
+    batches: u64,
+    bindings: u64,
+    firmware_version: u64,
+    boots: Vec<SavedBoot>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedBoot {
+    what: String,
+    pcrs: std::collections::BTreeMap<u8, String>,
+    events: Vec<(u8, Option<String>, String)>,
+    system: Option<String>,
+}
+
+const SAVED_FORMAT: &str = "provenix-appraiser-v1";
+
+/// An enrollment record holds two event logs at most.
+const MAX_SAVED_ENROLLMENT: usize = 2 * provenix_protocol::enrollment::MAX_EVENT_LOG + (1 << 20);
+
+impl Appraiser {
+    /// The state to save: JSON (None before a first successful sync).
+    pub fn to_json(&self) -> Option<String> {
+        use provenix_protocol::encoding::hex_encode;
+        let w = &self.walk;
+        let (Some((_, note)), Some(e), Some(sk)) = (&self.note, &w.enrollment, &w.sk) else {
+            return None;
+        };
+        let saved = Saved {
+            format: SAVED_FORMAT.into(),
+            checkpoint: note.render(),
+            peaks: w.tree.peaks().iter().map(|p| p.to_hex()).collect(),
+            enrollment: hex_encode(&e.encode().ok()?),
+            sk: hex_encode(sk.key.as_bytes()),
+            sk_pcr_digest: hex_encode(sk.pcr_digest.as_bytes()),
+            sk_system: sk.system.map(|s| s.to_hex()),
+            clock: w
+                .clock
+                .map(|c| (c.reset_count, c.restart_count, c.clock, c.safe)),
+            last_counter: w.last_counter,
+            last_batch: hex_encode(&w.last_batch),
+            entries: w.entries,
+            batches: w.batches,
+            bindings: w.bindings,
+            firmware_version: w.firmware_version,
+            boots: w
+                .boots
+                .iter()
+                .map(|b| SavedBoot {
+                    what: b.what.clone(),
+                    pcrs: b.pcrs.iter().map(|(p, v)| (*p, v.to_hex())).collect(),
+                    events: b
+                        .events
+                        .iter()
+                        .map(|e| (e.pcr, e.sha256.map(|d| d.to_hex()), e.kind.clone()))
+                        .collect(),
+                    system: b.system.map(|s| s.to_hex()),
+                })
+                .collect(),
+        };
+        serde_json::to_string_pretty(&saved).ok()
+    }
+
+    /// An appraiser from its saved state (`what` names it in errors). The
+    /// state is the auditor's own, but read as strictly as any input.
+    pub fn from_json(json: &[u8], what: &str) -> Result<Self> {
+        use provenix_protocol::encoding::{hex_decode, hex_decode_array};
+        let bad = |e: &dyn std::fmt::Display| malformed(what, e);
+        let s: Saved = serde_json::from_slice(json).map_err(|e| bad(&e))?;
+        if s.format != SAVED_FORMAT {
+            return Err(bad(&format!("format {:?}", s.format)));
+        }
+        let digest = |h: &str| Sha256Digest::from_hex(h).map_err(|e| bad(&e));
+        let note = Note::parse(s.checkpoint.as_bytes()).map_err(|e| bad(&e))?;
+        let cp = Checkpoint::parse_body(note.text()).map_err(|e| bad(&e))?;
+        let peaks = s
+            .peaks
+            .iter()
+            .map(|p| digest(p))
+            .collect::<Result<Vec<_>>>()?;
+        let tree = CompactTree::from_peaks(cp.size, peaks).map_err(|e| bad(&e))?;
+        if tree.root() != cp.root {
+            return Err(bad(&"the tree's edge does not give the checkpoint's root"));
+        }
+        let e = Enrollment::decode(
+            &hex_decode(&s.enrollment, MAX_SAVED_ENROLLMENT).map_err(|e| bad(&e))?,
+        )
+        .map_err(|e| bad(&e))?;
+        let ak = Public::from_bytes(&e.ak_public).map_err(|e| bad(&e))?;
+        let builder = ak.builder_id().map_err(|e| bad(&e))?;
+        let pcrs = e
+            .seal_pcrs
+            .iter()
+            .map(|p| PcrIndex::new(*p))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        let key = |h: &str| {
+            hex_decode_array::<32>(h)
+                .map_err(|e| bad(&e))
+                .and_then(|k| VerifyingKey::from_bytes(&k).map_err(|e| bad(&e)))
+        };
+        let walk = Walk {
+            lk: Some(key(&provenix_protocol::encoding::hex_encode(
+                &e.log_key.public_key,
+            ))?),
+            sk: Some(Bound {
+                key: key(&s.sk)?,
+                pcr_digest: Digest::new(&hex_decode(&s.sk_pcr_digest, 64).map_err(|e| bad(&e))?)
+                    .map_err(|e| bad(&e))?,
+                system: s.sk_system.as_deref().map(digest).transpose()?,
+            }),
+            clock: s
+                .clock
+                .map(|(reset_count, restart_count, clock, safe)| ClockInfo {
+                    clock,
+                    reset_count,
+                    restart_count,
+                    safe,
+                }),
+            last_counter: s.last_counter,
+            last_batch: hex_decode_array::<32>(&s.last_batch).map_err(|e| bad(&e))?,
+            pending: Vec::new(),
+            pending_start: cp.size,
+            pending_entries: 0,
+            entries: s.entries,
+            batches: s.batches,
+            bindings: s.bindings,
+            firmware_version: s.firmware_version,
+            boots: s
+                .boots
+                .iter()
+                .map(|b| {
+                    Ok(Boot {
+                        what: b.what.clone(),
+                        pcrs: b
+                            .pcrs
+                            .iter()
+                            .map(|(p, v)| Ok((*p, digest(v)?)))
+                            .collect::<Result<_>>()?,
+                        events: b
+                            .events
+                            .iter()
+                            .map(|(pcr, d, kind)| {
+                                Ok(BootEvent {
+                                    pcr: *pcr,
+                                    sha256: d.as_deref().map(digest).transpose()?,
+                                    kind: kind.clone(),
+                                })
+                            })
+                            .collect::<Result<_>>()?,
+                        system: b.system.as_deref().map(digest).transpose()?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            tree,
+            builder: Some(builder),
+            ak: Some(ak),
+            seal: Some(PcrSelectionList::single(HashAlg::Sha256, pcrs)),
+            enrollment: Some(Box::new(e)),
+        };
+        Ok(Self {
+            walk,
+            note: Some((cp, note)),
+        })
+    }
+
+    /// Nothing appraised yet.
+    pub fn new() -> Self {
+        Self {
+            walk: Walk::new(),
+            note: None,
         }
     }
-    let mut w = Walk {
-        enrollment: None,
-        builder: None,
-        ak: None,
-        seal: None,
-        lk: None,
-        sk: None,
-        clock: None,
-        last_counter: None,
-        last_batch: [0; 32],
-        pending: Vec::new(),
-        pending_start: 0,
-        pending_entries: 0,
-        entries: 0,
-        batches: 0,
-        bindings: 0,
-        firmware_version: 0,
-        boots: Vec::new(),
-        on_entry,
-    };
-    let mut tree = CompactTree::new();
-    let mut reader = LeafReader::new();
-    for (id, range) in bundles(0, cp.size, cp.size) {
-        let path = id.path();
-        let bytes = source.fetch(&path)?;
-        let leaves = decode_bundle(&bytes).map_err(|e| malformed(&path, e))?;
-        if leaves.len() != usize::from(id.width) {
-            return Err(malformed(
-                &path,
-                format!("holds {} leaves, not {}", leaves.len(), id.width),
-            ));
+
+    /// The checkpoint accepted last (size and root; size 0 before any).
+    pub fn seen(&self) -> Seen {
+        Seen {
+            size: self.walk.tree.size(),
+            root: self.walk.tree.root(),
         }
-        for (at, leaf) in range.zip(leaves) {
-            let h = leaf_hash(leaf);
-            w.pending.push(h);
-            // The leaf's own checks first: they name what is wrong with it;
-            // consistency only says that something changed.
-            match reader.push(leaf) {
-                Ok(Some(record)) => w.record(at, record, leaf)?,
-                Ok(None) => {}
-                Err(e) => return Err(malformed(format!("leaf {at}"), e)),
+    }
+
+    /// Fetch the log's checkpoint and appraise the leaves added since the
+    /// last one accepted (all of them the first time). `seen`, from a
+    /// first sync, is a checkpoint the log must pass through. Nothing
+    /// changes unless all of it passes.
+    pub fn sync(
+        &mut self,
+        source: &LogSource,
+        seen: Option<Seen>,
+        on_entry: &mut dyn FnMut(u64, &SignedEntry),
+    ) -> Result<Appraisal> {
+        let note_bytes = source.fetch("checkpoint")?;
+        let note = Note::parse(&note_bytes).map_err(|e| malformed("checkpoint", e))?;
+        let cp = Checkpoint::parse_body(note.text()).map_err(|e| malformed("checkpoint", e))?;
+        let from = self.walk.tree.size();
+        let resumed = from > 0;
+        let before = self.seen();
+        if cp.size < from || (cp.size == from && cp.root != before.root) {
+            return Err(AppraisalError::Inconsistent { size: from });
+        }
+        if let Some(s) = seen.filter(|s| s.size >= from) {
+            if cp.size < s.size {
+                return Err(AppraisalError::Inconsistent { size: s.size });
             }
-            tree.append(h).map_err(|e| malformed(&path, e))?;
-            if let Some(s) = seen {
-                if tree.size() == s.size && tree.root() != s.root {
-                    return Err(AppraisalError::Inconsistent { size: s.size });
+        }
+        let mut w = self.walk.clone();
+        let mut reader = LeafReader::new();
+        let mut new_entries = 0u64;
+        for (id, range) in bundles(from, cp.size, cp.size) {
+            let path = id.path();
+            let bytes = source.fetch(&path)?;
+            let leaves = decode_bundle(&bytes).map_err(|e| malformed(&path, e))?;
+            if leaves.len() != usize::from(id.width) {
+                return Err(malformed(
+                    &path,
+                    format!("holds {} leaves, not {}", leaves.len(), id.width),
+                ));
+            }
+            let skip = usize::try_from(
+                range
+                    .start
+                    .saturating_sub(id.index.saturating_mul(TILE_WIDTH as u64)),
+            )
+            .map_err(|e| malformed(&path, e))?;
+            for (at, leaf) in range.zip(leaves.into_iter().skip(skip)) {
+                let h = leaf_hash(leaf);
+                w.pending.push(h);
+                // The leaf's own checks first: they name what is wrong with
+                // it; consistency only says that something changed.
+                match reader.push(leaf) {
+                    Ok(Some(record)) => w.record(at, record, leaf, &mut |i, e| {
+                        new_entries += 1;
+                        on_entry(i, e)
+                    })?,
+                    Ok(None) => {}
+                    Err(e) => return Err(malformed(format!("leaf {at}"), e)),
+                }
+                w.tree.append(h).map_err(|e| malformed(&path, e))?;
+                if let Some(s) = seen {
+                    if w.tree.size() == s.size && w.tree.root() != s.root {
+                        return Err(AppraisalError::Inconsistent { size: s.size });
+                    }
                 }
             }
         }
+        reader.finish().map_err(|e| malformed("the log's end", e))?;
+        if w.pending_entries > 0 {
+            return Err(AppraisalError::Unattested {
+                count: w.pending_entries,
+            });
+        }
+        if w.tree.root() != cp.root {
+            // Resumed, the old leaves are known only by the tree's edge:
+            // either they changed or the new ones are not the checkpoint's.
+            return Err(if resumed {
+                AppraisalError::Inconsistent { size: from }
+            } else {
+                AppraisalError::CheckpointRoot { size: cp.size }
+            });
+        }
+        let (Some(enrollment), Some(builder), Some(lk)) = (&w.enrollment, w.builder, w.lk) else {
+            return Err(AppraisalError::NoEnrollment);
+        };
+        let origin = format!("provenix/{}", builder.to_hex());
+        if cp.origin != origin {
+            return Err(AppraisalError::CheckpointSignature(format!(
+                "origin {:?} is not this builder's {origin:?}",
+                cp.origin
+            )));
+        }
+        let name = KeyName::new(&origin).map_err(|e| malformed("origin", e))?;
+        note.verify(&[NoteVerifierKey::new(name, lk)])
+            .map_err(|e| AppraisalError::CheckpointSignature(e.to_string()))?;
+        let appraisal = Appraisal {
+            builder,
+            checkpoint: cp.clone(),
+            checkpoint_note: note.clone(),
+            enrollment: enrollment.clone(),
+            entries: w.entries,
+            new_entries,
+            batches: w.batches,
+            bindings: w.bindings,
+            firmware_version: w.firmware_version,
+            boots: w.boots.clone(),
+        };
+        self.walk = w;
+        self.note = Some((cp, note));
+        Ok(appraisal)
     }
-    reader.finish().map_err(|e| malformed("the log's end", e))?;
-    if w.pending_entries > 0 {
-        return Err(AppraisalError::Unattested {
-            count: w.pending_entries,
-        });
-    }
-    if tree.root() != cp.root {
-        return Err(AppraisalError::CheckpointRoot { size: cp.size });
-    }
-    let (Some(enrollment), Some(builder), Some(lk)) = (w.enrollment, w.builder, w.lk) else {
-        return Err(AppraisalError::NoEnrollment);
-    };
-    let origin = format!("provenix/{}", builder.to_hex());
-    if cp.origin != origin {
-        return Err(AppraisalError::CheckpointSignature(format!(
-            "origin {:?} is not this builder's {origin:?}",
-            cp.origin
-        )));
-    }
-    let name = KeyName::new(&origin).map_err(|e| malformed("origin", e))?;
-    note.verify(&[NoteVerifierKey::new(name, lk)])
-        .map_err(|e| AppraisalError::CheckpointSignature(e.to_string()))?;
-    Ok(Appraisal {
-        builder,
-        checkpoint: cp,
-        checkpoint_note: note,
-        enrollment,
-        entries: w.entries,
-        batches: w.batches,
-        bindings: w.bindings,
-        firmware_version: w.firmware_version,
-        boots: w.boots,
-    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use provenix_protocol::{NarHash, Sha256Digest, StorePath};
 
-use crate::appraise::{appraise, Seen};
+use crate::appraise::Appraiser;
 use crate::policy::{BuilderPolicy, Policy};
 use crate::source::LogSource;
 use crate::state::{StateDir, StateError};
@@ -175,10 +175,10 @@ pub fn decide(
     }
 }
 
-/// A policy builder's log as the policy sees it: appraised (extending the
-/// checkpoint the state directory holds, which is then updated; entries go
-/// to `on_entry`), its AK the pinned one, admitted by
-/// [`Policy::admit`]. `Ok(Err(why))` when it does not count.
+/// A policy builder's log as the policy sees it: appraised from its first
+/// leaf (every entry goes to `on_entry`), extending the checkpoint the
+/// state directory holds, which is then updated; its AK the pinned one,
+/// admitted by [`Policy::admit`]. `Ok(Err(why))` when it does not count.
 pub fn admitted_log(
     b: &BuilderPolicy,
     policy: &Policy,
@@ -191,18 +191,13 @@ pub fn admitted_log(
         Some(s) => s.seen(&source.name())?,
         None => None,
     };
-    let a = match appraise(&source, seen, on_entry) {
+    let mut appraiser = Appraiser::new();
+    let a = match appraiser.sync(&source, seen, on_entry) {
         Ok(a) => a,
         Err(e) => return Ok(Err(format!("log not accepted: {e}"))),
     };
     if let Some(s) = state {
-        s.accept(
-            &source.name(),
-            Seen {
-                size: a.checkpoint.size,
-                root: a.checkpoint.root,
-            },
-        )?;
+        s.accept(&source.name(), &appraiser)?;
     }
     if !a.builder.to_hex().eq_ignore_ascii_case(&b.ak_name) {
         return Ok(Err(format!(

@@ -1,13 +1,15 @@
-//! The verifier's state directory, written crash-safe: per log, the
-//! checkpoint accepted last time (size and root; the next appraisal
-//! requires the log to extend it), and per builder (AK Name) the PCR
-//! values pinned on first use.
+//! The verifier's state directory, written crash-safe: per log, its
+//! appraisal at the checkpoint accepted last (`<SHA-256 of the log's
+//! name>.appraisal`, JSON: the next appraisal requires the log to extend
+//! it, and `provenix verify` goes on from it, reading only new leaves), and
+//! per builder (AK Name) the PCR values pinned on first use
+//! (`<AK Name>.pins`).
 
 use std::path::{Path, PathBuf};
 
 use provenix_protocol::Sha256Digest;
 
-use crate::appraise::Seen;
+use crate::appraise::{Appraiser, Seen};
 
 /// A state directory.
 pub struct StateDir(PathBuf);
@@ -34,24 +36,35 @@ impl StateDir {
 
     fn file(&self, log: &str) -> PathBuf {
         self.0.join(format!(
-            "{}.checkpoint",
+            "{}.appraisal",
             Sha256Digest::of(log.as_bytes()).to_hex()
         ))
     }
 
-    /// The checkpoint accepted before from the log named `log`.
-    pub fn seen(&self, log: &str) -> Result<Option<Seen>, StateError> {
+    /// The appraisal of the log named `log` as it stood at the checkpoint
+    /// accepted last (None: never accepted).
+    pub fn appraiser(&self, log: &str) -> Result<Option<Appraiser>, StateError> {
         let path = self.file(log);
         let Some(text) = read(&path)? else {
             return Ok(None);
         };
-        let mut lines = text.lines();
-        let size = lines.next().and_then(|s| s.parse().ok());
-        let root = lines.next().and_then(|r| Sha256Digest::from_hex(r).ok());
-        match (size, root) {
-            (Some(size), Some(root)) => Ok(Some(Seen { size, root })),
-            _ => Err(damaged(&path, "damaged state file".into())),
-        }
+        Appraiser::from_json(text.as_bytes(), &path.display().to_string())
+            .map(Some)
+            .map_err(|e| damaged(&path, e.to_string()))
+    }
+
+    /// The checkpoint accepted last from the log named `log`.
+    pub fn seen(&self, log: &str) -> Result<Option<Seen>, StateError> {
+        Ok(self.appraiser(log)?.map(|a| a.seen()))
+    }
+
+    /// Record the appraisal of the log named `log` at its checkpoint.
+    pub fn accept(&self, log: &str, appraiser: &Appraiser) -> Result<(), StateError> {
+        let path = self.file(log);
+        let json = appraiser
+            .to_json()
+            .ok_or_else(|| damaged(&path, "nothing appraised to record".into()))?;
+        write(&path, json.as_bytes())
     }
 
     fn pins_file(&self, builder: &provenix_protocol::BuilderId) -> PathBuf {
@@ -92,12 +105,6 @@ impl StateDir {
             .map(|(p, v)| format!("{p} {}\n", v.to_hex()))
             .collect();
         write(&self.pins_file(builder), text.as_bytes())
-    }
-
-    /// Record the checkpoint accepted from `log`.
-    pub fn accept(&self, log: &str, seen: Seen) -> Result<(), StateError> {
-        let state = format!("{}\n{}\n", seen.size, seen.root.to_hex());
-        write(&self.file(log), state.as_bytes())
     }
 }
 

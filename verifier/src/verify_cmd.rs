@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use provenix_verifier::appraise::{appraise, Appraisal, AppraisalError, Seen};
+use provenix_verifier::appraise::{Appraisal, AppraisalError, Appraiser};
 use provenix_verifier::source::LogSource;
 use provenix_verifier::state::StateDir;
 
@@ -59,9 +59,11 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     for arg in &args.logs {
         let source = LogSource::from_arg(arg, &client);
         let name = source.name();
-        let previous = match &state {
-            Some(s) => s.seen(&name)?,
-            None => None,
+        // Go on from the appraisal the state directory holds: only the
+        // leaves added since are read and checked.
+        let mut appraiser = match &state {
+            Some(s) => s.appraiser(&name)?.unwrap_or_default(),
+            None => Appraiser::new(),
         };
         // A spinner on a terminal (indicatif draws nothing otherwise).
         let progress = indicatif::ProgressBar::new_spinner().with_style(
@@ -71,7 +73,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         progress.set_message(name.clone());
         progress.enable_steady_tick(std::time::Duration::from_millis(200));
-        let result = appraise(&source, previous, &mut |_, _| progress.inc(1));
+        let result = appraiser.sync(&source, None, &mut |_, _| progress.inc(1));
         progress.finish_and_clear();
         let a = match result {
             Ok(a) => a,
@@ -89,13 +91,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         // The log is consistent with what was seen: remember it, whatever
         // the policy says of its builder.
         if let Some(s) = &state {
-            s.accept(
-                &name,
-                Seen {
-                    size: a.checkpoint.size,
-                    root: a.checkpoint.root,
-                },
-            )?;
+            s.accept(&name, &appraiser)?;
         }
         let tpm = match &policy {
             None => None,
@@ -141,6 +137,7 @@ fn report_ok(
                 "size": a.checkpoint.size,
                 "root": a.checkpoint.root.to_hex(),
                 "entries": a.entries,
+                "new_entries": a.new_entries,
                 "batches": a.batches,
                 "sk_bindings": a.bindings,
                 "software_tpm": a.enrollment.insecure_swtpm,
@@ -162,8 +159,9 @@ fn report_ok(
             a.checkpoint.size, a.checkpoint.root
         );
         println!(
-            "  {} entries in {} batches; {} SK binding(s); AK quotes, SK and LK signatures checked",
-            a.entries, a.batches, a.bindings
+            "  {} entries ({} new since the last run) in {} batches; {} SK binding(s); AK \
+             quotes, SK and LK signatures checked",
+            a.entries, a.new_entries, a.batches, a.bindings
         );
         if a.enrollment.insecure_swtpm {
             println!("  software TPM (insecure: its evidence proves nothing about hardware)");

@@ -11,3 +11,13 @@ mod replay;
 fn witness_request_corpus() {
     replay::replay("witness_request", fuzz_checks::witness_request);
 }
+
+#[test]
+fn prediction_corpus() {
+    replay::replay("prediction", fuzz_checks::prediction);
+}
+
+#[test]
+fn appraiser_state_corpus() {
+    replay::replay("appraiser_state", fuzz_checks::appraiser_state);
+}

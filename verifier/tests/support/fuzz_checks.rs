@@ -1,6 +1,7 @@
 //! The checks behind the verifier's fuzz targets, shared by the fuzz
-//! target (`fuzz/fuzz_targets/witness_request.rs`, nightly) and the stable
-//! corpus replay (`verifier/tests/fuzz_corpora.rs`). A panic is a finding.
+//! targets (`fuzz/fuzz_targets/{witness_request, prediction,
+//! appraiser_state}.rs`, nightly) and the stable corpus replay
+//! (`verifier/tests/fuzz_corpora.rs`). A panic is a finding.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::OnceLock;
@@ -50,4 +51,54 @@ pub(crate) fn witness_request(data: &[u8]) {
         Err(AddError::State(e)) => panic!("state error on input: {e}"),
         Err(_) => {}
     }
+}
+
+/// A prediction file (`provenix predict --json`): what parses describes a
+/// boot that it matches; comparing it with another boot never panics.
+pub(crate) fn prediction(data: &[u8]) {
+    use provenix_verifier::appraise::{Boot, BootEvent};
+    use provenix_verifier::reference::ApprovedSystem;
+    let Ok(p) = ApprovedSystem::parse(data, "fuzz") else {
+        return;
+    };
+    let own = Boot {
+        what: "fuzz".into(),
+        pcrs: p.pcrs.clone(),
+        events: p
+            .events
+            .iter()
+            .map(|e| BootEvent {
+                pcr: e.pcr,
+                sha256: Some(e.sha256),
+                kind: e.description.clone(),
+            })
+            .collect(),
+        system: p.system.map(|(_, d)| d),
+    };
+    assert_eq!(
+        p.mismatch(&own, &[]),
+        None,
+        "a prediction matches its own boot"
+    );
+    let mut other = own.clone();
+    other
+        .pcrs
+        .insert(23, provenix_protocol::Sha256Digest([1; 32]));
+    for pcr in other.pcrs.values_mut() {
+        pcr.0[0] ^= 1;
+    }
+    let _ = p.mismatch(&other, &[0, 2, 7]);
+}
+
+/// A saved appraisal (the verifier's state directory): what loads saves
+/// again to a state that loads to the same checkpoint.
+pub(crate) fn appraiser_state(data: &[u8]) {
+    use provenix_verifier::appraise::Appraiser;
+    let Ok(a) = Appraiser::from_json(data, "fuzz") else {
+        return;
+    };
+    let json = a.to_json().unwrap();
+    let b = Appraiser::from_json(json.as_bytes(), "again").unwrap();
+    assert_eq!(a.seen(), b.seen());
+    assert_eq!(b.to_json().unwrap(), json);
 }
