@@ -17,7 +17,7 @@ use provenix_protocol::binding::key_binding_digest;
 use provenix_protocol::enrollment::{
     EkKind, Enrollment, KeyBinding, KeyRebinding, ENROLLMENT_VERSION, REBINDING_VERSION,
 };
-use provenix_protocol::tpm::Public;
+use provenix_protocol::tpm::{Attest, AttestType, Public};
 use provenix_protocol::PcrIndex;
 use tss_esapi::handles::KeyHandle;
 
@@ -106,7 +106,20 @@ pub fn bind(
     let public_key = key.verifying_key().to_bytes();
     let extra = key_binding_digest(&public_key, &name_of(&blob.public)?).0;
     let certify = tpm.certify(blob, ak, &extra)?;
-    let quote = tpm.quote(ak, quote_set, &extra)?;
+    // The quoted values, read with the quote: a verifier can then name the
+    // PCR an event log fails to explain. Read again if a PCR moved between
+    // the quote and the read (their digest would not be the quote's).
+    let mut tries = 0;
+    let (quote, values) = loop {
+        let quote = tpm.quote(ak, quote_set, &extra)?;
+        let values = tpm.read_pcrs(quote_set)?;
+        let attest = Attest::from_bytes_expecting(&quote.attest, AttestType::Quote)?;
+        let read = provenix_protocol::Sha256Digest::of(&values.concat());
+        tries += 1;
+        if attest.quote()?.pcr_digest.as_bytes() == read.as_bytes() || tries == 3 {
+            break (quote, values);
+        }
+    };
     Ok((
         key,
         KeyBinding {
@@ -116,6 +129,7 @@ pub fn bind(
             certify_signature: certify.signature,
             quote_attest: quote.attest,
             quote_signature: quote.signature,
+            quote_pcr_values: values,
         },
     ))
 }

@@ -436,8 +436,14 @@ fn an_unlogged_pcr_extension_is_refused_by_replay() {
     b.extend_rebind_and_record(12, "unlogged");
     let e = appraise_dir(&b.log(), None).unwrap_err();
     match e {
-        AppraisalError::EventLogReplay { what, replayed, .. } => {
+        AppraisalError::EventLogReplay {
+            what,
+            replayed,
+            pcrs,
+            ..
+        } => {
             assert!(what.starts_with("rebinding at leaf"), "{what}");
+            assert_eq!(pcrs, vec![12], "the PCR the logs do not explain");
             assert!(
                 replayed.contains(&format!("12={}", "00".repeat(32))),
                 "{replayed}"

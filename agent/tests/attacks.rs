@@ -807,9 +807,13 @@ fn forged_firmware_logs() {
     let edited_digest = work.path().join("digest");
     rewrite_firmware_log(&b, &edited_digest, &|l| l[at] ^= 1);
     match appraise_dir(&edited_digest).unwrap_err() {
-        AppraisalError::EventLogReplay { what, reason, .. } => {
+        AppraisalError::EventLogReplay {
+            what, reason, pcrs, ..
+        } => {
             assert!(what.starts_with("rebinding at leaf"), "{what}");
-            assert!(reason.contains("differs from the quote"), "{reason}");
+            // Named by the TPM's own values, which the binding carries.
+            assert_eq!(pcrs, vec![4], "{reason}");
+            assert!(reason.contains("PCR 4 replay"), "{reason}");
         }
         other => panic!("{other}"),
     }

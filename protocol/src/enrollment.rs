@@ -37,7 +37,7 @@ use crate::leaf::{record_leaves, LeafTag, MAX_LEAF};
 use crate::tpm::{Attest, AttestType, Public, Signature};
 
 /// Encoding version of [`Enrollment`].
-pub const ENROLLMENT_VERSION: u8 = 1;
+pub const ENROLLMENT_VERSION: u8 = 2;
 /// Largest certificate accepted.
 pub const MAX_CERT: usize = 8 * 1024;
 /// Most intermediate certificates.
@@ -91,6 +91,11 @@ pub struct KeyBinding {
     pub quote_attest: Vec<u8>,
     /// TPMT_SIGNATURE over `quote_attest`.
     pub quote_signature: Vec<u8>,
+    /// The quoted PCRs' SHA-256 values, as read with the quote, in
+    /// selection order. Not signed, but authenticated when their SHA-256
+    /// equals the quote's PCR digest: then a verifier whose event-log
+    /// replay fails can say which PCR differs.
+    pub quote_pcr_values: Vec<[u8; 32]>,
 }
 
 /// A builder's enrollment.
@@ -137,7 +142,7 @@ pub struct Enrollment {
 }
 
 /// Encoding version of [`KeyRebinding`].
-pub const REBINDING_VERSION: u8 = 1;
+pub const REBINDING_VERSION: u8 = 2;
 
 /// A new SK binding after an approved upgrade (`provenix-agent enroll
 /// --rebind`): the boot state changed, so a new K is sealed to the new
@@ -460,6 +465,11 @@ impl KeyBinding {
         Signature::from_bytes(&self.certify_signature)?;
         Attest::from_bytes_expecting(&self.quote_attest, AttestType::Quote)?;
         Signature::from_bytes(&self.quote_signature)?;
+        bounded(
+            "key binding quoted PCR values",
+            self.quote_pcr_values.len(),
+            usize::from(PcrIndex::MAX) + 1,
+        )?;
         Ok(())
     }
 }
@@ -518,6 +528,15 @@ impl Enrollment {
         }
         self.log_key.validate()?;
         self.signing_key.validate()?;
+        for b in [&self.log_key, &self.signing_key] {
+            if b.quote_pcr_values.len() != self.seal_pcrs.len() {
+                return Err(Error::InvalidLength {
+                    what: "key binding quoted PCR values",
+                    expected: self.seal_pcrs.len(),
+                    found: b.quote_pcr_values.len(),
+                });
+            }
+        }
         bounded(
             "firmware event log",
             self.firmware_event_log.len(),

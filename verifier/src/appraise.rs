@@ -199,6 +199,10 @@ pub enum AppraisalError {
         reason: String,
         /// The replayed values of the seal set.
         replayed: String,
+        /// The PCRs whose replayed value is not the TPM's, when the binding
+        /// carries the quoted values (authenticated by the quote's digest);
+        /// empty when they are unknown.
+        pcrs: Vec<u8>,
     },
     /// Entries at the end that no batch attests.
     #[error("{count} entries at the end of the log are not attested by a batch")]
@@ -446,12 +450,14 @@ impl Clocks {
 /// its CEL log replayed (SHA-256 bank) must give `quoted`, the binding
 /// quote's PCR digest. The result is the boot: quoted values, measured
 /// events, and the system the CEL log last measured into `system_pcr`.
+/// `values`, the binding's copy of the quoted values, names the PCRs that
+/// differ when the replay fails (if their digest is the quote's).
 fn check_boot(
     what: &str,
-    firmware: &[u8],
-    cel: &[u8],
+    (firmware, cel): (&[u8], &[u8]),
     seal: &PcrSelectionList,
     quoted: &Digest,
+    values: &[[u8; 32]],
     system_pcr: u8,
 ) -> Result<Boot> {
     use provenix_measured_boot::{AlgorithmId, EventLog, HashAlgorithm};
@@ -488,6 +494,7 @@ fn check_boot(
             reason: "the logs have no complete SHA-256 bank (SHA-1-only evidence is refused)"
                 .into(),
             replayed: String::new(),
+            pcrs: Vec::new(),
         });
     };
     let mut concat = Vec::new();
@@ -502,10 +509,33 @@ fn check_boot(
         ));
     }
     if Sha256Digest::of(&concat).as_bytes() != quoted.as_bytes() {
+        let authentic = Sha256Digest::of(&values.concat()).as_bytes() == quoted.as_bytes()
+            && values.len() == seal.selected().count();
+        let pcrs: Vec<u8> = if authentic {
+            seal.selected()
+                .zip(values)
+                .filter(|((_, pcr), v)| bank.value(*pcr).as_bytes() != v.as_slice())
+                .map(|((_, pcr), _)| pcr.get())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let reason = match pcrs.as_slice() {
+            [] => "their digest differs from the quote's".to_string(),
+            named => format!(
+                "PCR {} replay to values the TPM did not hold",
+                named
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         return Err(AppraisalError::EventLogReplay {
             what: what.to_owned(),
-            reason: "their digest differs from the quote's".into(),
+            reason,
             replayed: listed.join(" "),
+            pcrs,
         });
     }
     for r in cel.records() {
@@ -689,10 +719,10 @@ impl Walk {
                 self.firmware_version = firmware;
                 let boot = check_boot(
                     "enrollment",
-                    &e.firmware_event_log,
-                    &e.cel_event_log,
+                    (&e.firmware_event_log, &e.cel_event_log),
                     &seal,
                     &pcr_digest,
+                    &e.signing_key.quote_pcr_values,
                     e.system_pcr,
                 )?;
                 let system = boot.system;
@@ -725,10 +755,10 @@ impl Walk {
                     check_binding(&ak, "SK", &r.signing_key, &seal, &mut clock)?;
                 let boot = check_boot(
                     &format!("rebinding at leaf {leaf}"),
-                    &r.firmware_event_log,
-                    &r.cel_event_log,
+                    (&r.firmware_event_log, &r.cel_event_log),
                     &seal,
                     &pcr_digest,
+                    &r.signing_key.quote_pcr_values,
                     system_pcr,
                 )?;
                 let system = boot.system;
