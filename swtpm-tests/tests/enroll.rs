@@ -49,6 +49,12 @@ fn appraise(swtpm: &Swtpm, ak_public: &[u8], b: &KeyBinding, sealed: bool) {
     )
     .unwrap();
     assert_eq!(quote.extra_data.as_bytes(), &extra);
+    // The values read with the quote are the quoted ones.
+    assert_eq!(
+        provenix_protocol::Sha256Digest::of(&b.quote_pcr_values.concat()).as_bytes(),
+        quote.quote().unwrap().pcr_digest.as_bytes(),
+        "the binding's PCR values are not the quote's"
+    );
     let a = key.attributes;
     assert!(a.fixed_tpm() && a.fixed_parent() && a.sensitive_data_origin() && a.sign());
     assert!(!a.admin_with_policy());
@@ -236,7 +242,16 @@ fn malformed_records_are_refused_by_field() {
     r.signing_key.quote_attest[0] ^= 0xff;
     assert!(matches!(r.encode(), Err(Error::TpmBadMagic { .. })));
     let mut r = good.clone();
-    r.version = 2;
+    r.signing_key.quote_pcr_values.pop();
+    assert!(matches!(
+        r.encode(),
+        Err(Error::InvalidLength {
+            what: "key binding quoted PCR values",
+            ..
+        })
+    ));
+    let mut r = good.clone();
+    r.version = provenix_protocol::enrollment::ENROLLMENT_VERSION + 1;
     assert!(matches!(r.encode(), Err(Error::UnknownVersion { .. })));
 }
 
