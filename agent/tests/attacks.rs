@@ -50,18 +50,6 @@ use provenix_verifier::appraise::{appraise, Appraisal, AppraisalError};
 use provenix_verifier::policy::{AdmitError, Policy};
 use provenix_verifier::source::LogSource;
 
-/// The verifier's binary, built next to the agent's (`cargo test
-/// --workspace` builds both).
-fn provenix() -> PathBuf {
-    let p = Path::new(common::AGENT).with_file_name("provenix");
-    assert!(
-        p.exists(),
-        "{} is missing: build it (cargo build -p provenix-verifier)",
-        p.display()
-    );
-    p
-}
-
 fn appraise_dir(dir: &Path) -> Result<Appraisal, AppraisalError> {
     appraise(&LogSource::Dir(dir.to_owned()), None, &mut |_, _| {})
 }
@@ -370,7 +358,7 @@ fn unapproved_systems_and_changed_pinned_pcrs() {
             .build_expr(&format!("(import ./test.nix).salted \"{name}\""))
             .unwrap()
             .remove(0);
-        let out = std::process::Command::new(provenix())
+        let out = std::process::Command::new(common::provenix())
             .args(["predict", "--json", "--toplevel", &top, "--store-root"])
             .arg(b.nix.store_root())
             .output()
@@ -557,7 +545,7 @@ fn malformed_logs_are_refused_and_nothing_is_written() {
     common::copy_dir(&b.log(), &pristine);
     common::copy_dir(&b.log(), &log);
     let verify = |state: &Path| {
-        let out = std::process::Command::new(provenix())
+        let out = std::process::Command::new(common::provenix())
             .args(["verify", "--json", "--state-dir"])
             .arg(state)
             .arg(&log)
@@ -825,7 +813,7 @@ fn activation_by_files_through_the_cli() {
     let work = tempfile::tempdir().unwrap();
     let w = |name: &str| work.path().join(name);
     let run = |args: &[&std::ffi::OsStr]| {
-        let out = std::process::Command::new(provenix())
+        let out = std::process::Command::new(common::provenix())
             .args(args)
             .output()
             .unwrap();

@@ -29,6 +29,33 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// A streamed body fed through a channel: each `Ok` chunk is sent as it
+/// comes; an `Err` cuts the response off (the client sees an incomplete
+/// body, never a complete wrong one). Send from blocking code with
+/// `blocking_send`.
+pub fn channel_body(capacity: usize) -> (tokio::sync::mpsc::Sender<std::io::Result<Bytes>>, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    (tx, ChannelBody(rx).boxed())
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, std::io::Error>>>
+    {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
 /// A plain-text response.
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut r = Response::new(full(body.into()));

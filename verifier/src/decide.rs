@@ -227,17 +227,46 @@ pub struct Claim {
     pub inputs: Vec<(StorePath, NarHash)>,
 }
 
-/// One policy builder's log, indexed by output path, or why it does not
-/// count.
+impl Claim {
+    /// What entry `e` (at leaf `leaf`) claims of its output `o`.
+    pub fn of(leaf: u64, e: &provenix_protocol::Entry, o: &provenix_protocol::EntryOutput) -> Self {
+        Self {
+            attested: Attested {
+                nar_hash: o.nar_hash,
+                nar_size: o.nar_size,
+                references: o.references.clone(),
+            },
+            leaf,
+            built_locally: e.built_locally,
+            sandbox: e.build_env.sandbox,
+            inputs: e
+                .resolved_inputs
+                .iter()
+                .map(|i| (i.store_path.clone(), i.nar_hash))
+                .collect(),
+        }
+    }
+}
+
+/// One policy builder's log, indexed by output path.
 #[derive(Clone, Debug)]
 pub struct BuilderIndex {
     /// The builder's name in the policy.
     pub name: String,
     /// Its operator, if the policy names one.
     pub operator: Option<String>,
-    /// SHA-256 of its EK certificate and its claims per output path; or
-    /// why its log does not count.
-    pub log: Result<(Sha256Digest, BTreeMap<StorePath, Claim>), String>,
+    /// SHA-256 of its EK certificate when its log counts; otherwise why not
+    /// (its claims are then not used).
+    pub admitted: Result<Sha256Digest, String>,
+    /// Its latest claim per output path.
+    pub claims: BTreeMap<StorePath, Claim>,
+}
+
+impl BuilderIndex {
+    /// Its claims, when its log counts.
+    fn counted(&self) -> Option<&BTreeMap<StorePath, Claim>> {
+        self.admitted.as_ref().ok().map(|_| &self.claims)
+    }
 }
 
 /// Every policy builder's indexed log: what decisions are made from.
@@ -263,30 +292,14 @@ impl Builders {
                     if wanted.is_some_and(|w| !w.contains(&o.store_path)) {
                         continue;
                     }
-                    claims.insert(
-                        o.store_path.clone(),
-                        Claim {
-                            attested: Attested {
-                                nar_hash: o.nar_hash,
-                                nar_size: o.nar_size,
-                                references: o.references.clone(),
-                            },
-                            leaf,
-                            built_locally: entry.built_locally,
-                            sandbox: entry.build_env.sandbox,
-                            inputs: entry
-                                .resolved_inputs
-                                .iter()
-                                .map(|i| (i.store_path.clone(), i.nar_hash))
-                                .collect(),
-                        },
-                    );
+                    claims.insert(o.store_path.clone(), Claim::of(leaf, entry, o));
                 }
             })?;
             out.push(BuilderIndex {
                 name: b.name.clone(),
                 operator: b.operator.clone(),
-                log: admitted.map(|(_, tpm)| (tpm.cert_sha256, claims)),
+                admitted: admitted.map(|(_, tpm)| tpm.cert_sha256),
+                claims,
             });
         }
         Ok(Self(out))
@@ -298,11 +311,11 @@ impl Builders {
         self.0
             .iter()
             .map(|b| {
-                let (ek, vote) = match &b.log {
+                let (ek, vote) = match &b.admitted {
                     Err(why) => (None, Vote::Missing(why.clone())),
-                    Ok((ek, claims)) => (
+                    Ok(ek) => (
                         Some(*ek),
-                        match claims.get(path) {
+                        match b.claims.get(path) {
                             None => Vote::Missing("no entry for the path".into()),
                             Some(c) if !c.built_locally && policy.file.require_built_locally => {
                                 Vote::Missing("its entry is not built locally".into())
@@ -352,14 +365,14 @@ impl Builders {
                 if !matches!(b.vote, Vote::Attests { .. }) {
                     continue;
                 }
-                let Some(claim) = index.log.as_ref().ok().and_then(|(_, c)| c.get(path)) else {
+                let Some(claim) = index.counted().and_then(|c| c.get(path)) else {
                     continue;
                 };
                 for (input, hash) in &claim.inputs {
                     let attested_by_someone = self
                         .0
                         .iter()
-                        .any(|b| b.log.as_ref().is_ok_and(|(_, c)| c.contains_key(input)));
+                        .any(|b| b.counted().is_some_and(|c| c.contains_key(input)));
                     if !attested_by_someone {
                         continue; // a source or a fetch: no builder built it
                     }
@@ -509,27 +522,25 @@ mod tests {
         BuilderIndex {
             name: name.into(),
             operator: None,
-            log: Ok((
-                Sha256Digest([ek; 32]),
-                claims
-                    .iter()
-                    .map(|(out, h, inputs, sandbox)| {
-                        (
-                            sp(out),
-                            Claim {
-                                attested: attested(*h),
-                                leaf: 1,
-                                built_locally: true,
-                                sandbox: *sandbox,
-                                inputs: inputs
-                                    .iter()
-                                    .map(|(i, h)| (sp(i), NarHash(Sha256Digest([*h; 32]))))
-                                    .collect(),
-                            },
-                        )
-                    })
-                    .collect(),
-            )),
+            admitted: Ok(Sha256Digest([ek; 32])),
+            claims: claims
+                .iter()
+                .map(|(out, h, inputs, sandbox)| {
+                    (
+                        sp(out),
+                        Claim {
+                            attested: attested(*h),
+                            leaf: 1,
+                            built_locally: true,
+                            sandbox: *sandbox,
+                            inputs: inputs
+                                .iter()
+                                .map(|(i, h)| (sp(i), NarHash(Sha256Digest([*h; 32]))))
+                                .collect(),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 

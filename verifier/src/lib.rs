@@ -13,6 +13,8 @@
 //!   (pinned AK, built locally, sandboxed, trusted inputs) ─ M-of-N
 //!   ─ report: the reproducibility table
 //! checkpoints ─ witness: cosign the consistent ones
+//! builders' logs, followed ─ substituter: a Nix binary cache serving
+//!   only trusted outputs, re-signed, NARs checked on the way
 //! ```
 //! The binary `provenix` also parses event logs, predicts PCR values,
 //! checks raw quotes and NAR-hashes paths (src/main.rs and its command
@@ -37,6 +39,7 @@ pub mod reference;
 pub mod report;
 pub mod source;
 pub mod state;
+pub mod substituter;
 pub mod witness;
 
 pub use provenix_io::unix_time;

@@ -19,6 +19,7 @@ mod eventlog_cmd;
 mod predict_cmd;
 mod quote_cmd;
 mod report_cmd;
+mod substituter_cmd;
 mod verify_cmd;
 mod witness_cmd;
 
@@ -77,6 +78,12 @@ enum Command {
     /// certificate's key), and sign a record of it that policies accept
     /// from `trusted_activators`. Exit 0 activated, 1 not.
     Activate(activate_cmd::ActivateArgs),
+    /// A Nix binary cache in front of an upstream one (file:// or
+    /// http(s)://) that serves only outputs M of the policy's N builders
+    /// attest alike, re-signed with its own key (its users trust only that
+    /// key), and cuts off any NAR whose content is not the attested one.
+    /// `provenix substituter init` creates the key.
+    Substituter(substituter_cmd::SubstituterArgs),
     /// The reproducibility table over the policy's builders: per derivation
     /// (by drv_hash) and output, which builders attest which NAR hash, and
     /// who is in the minority. Exit 0 when all agree, 1 when some differ.
@@ -159,6 +166,48 @@ fn main() -> ExitCode {
 
 /// A new signer key named `name` (a note key or a witness cosigner key),
 /// written to `path` (0600; never over an existing file).
+/// How a served endpoint (witness, substituter) is reached: TLS, or plain
+/// HTTP on loopback only.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct ServeTls {
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP (loopback addresses only).
+    #[arg(long)]
+    pub(crate) plain_http: bool,
+}
+
+/// Serve `handler` until SIGINT or SIGTERM (requests in flight finish);
+/// `announce` gets the address bound (port 0 resolved).
+pub(crate) fn serve_until_stopped(
+    opts: provenix_io::ListenOptions,
+    handler: provenix_io::Handler,
+    announce: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = provenix_io::Server::bind(opts).await?;
+        announce(server.local_addr()?);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        server
+            .run(handler, async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            })
+            .await;
+        anyhow::Ok(())
+    })
+}
+
 fn new_key_file<const T: u8>(
     name: &str,
     path: &std::path::Path,
@@ -202,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Decide(args) => decide_cmd::run(args),
         Command::Activate(args) => activate_cmd::run(args),
+        Command::Substituter(args) => substituter_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
     }
 }

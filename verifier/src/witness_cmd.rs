@@ -37,15 +37,8 @@ pub(crate) enum WitnessCommand {
         /// Listen here.
         #[arg(long, value_name = "ADDR")]
         listen: SocketAddr,
-        /// TLS certificate chain (PEM).
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// TLS private key (PEM).
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Serve plain HTTP (loopback addresses only).
-        #[arg(long)]
-        plain_http: bool,
+        #[command(flatten)]
+        tls: crate::ServeTls,
     },
 }
 
@@ -61,9 +54,7 @@ pub(crate) fn run(cmd: WitnessCommand) -> anyhow::Result<ExitCode> {
             logs,
             state_dir,
             listen,
-            tls_cert,
-            tls_key,
-            plain_http,
+            tls,
         } => {
             let skey = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
@@ -74,25 +65,16 @@ pub(crate) fn run(cmd: WitnessCommand) -> anyhow::Result<ExitCode> {
                 .map(|l| NoteVerifierKey::parse(l).with_context(|| format!("--log {l}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let witness = Arc::new(Witness::new(signer, logs, &state_dir)?);
-            let tls = tls_cert
-                .zip(tls_key)
+            let plain_http = tls.plain_http;
+            let tls = tls
+                .tls_cert
+                .zip(tls.tls_key)
                 .map(|(cert, key)| provenix_io::TlsFiles { cert, key });
             let opts = provenix_io::ListenOptions::new(listen, tls, plain_http);
             let scheme = opts.scheme();
             provenix_io::init_logging();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let server = provenix_io::Server::bind(opts).await?;
-                tracing::info!("serving {scheme}://{}/add-checkpoint", server.local_addr()?);
-                server
-                    .run(witness.handler(), async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await;
-                anyhow::Ok(())
+            crate::serve_until_stopped(opts, witness.handler(), |addr| {
+                tracing::info!("serving {scheme}://{addr}/add-checkpoint");
             })?;
             Ok(ExitCode::SUCCESS)
         }

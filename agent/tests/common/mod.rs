@@ -22,6 +22,18 @@ use provenix_swtpm_tests::{Swtpm, Template};
 
 pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_provenix-agent");
 
+/// The verifier's binary, built next to the agent's (`cargo test
+/// --workspace` builds both).
+pub(crate) fn provenix() -> PathBuf {
+    let p = Path::new(AGENT).with_file_name("provenix");
+    assert!(
+        p.exists(),
+        "{} is missing: build it (cargo build -p provenix-verifier)",
+        p.display()
+    );
+    p
+}
+
 pub(crate) fn ok(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
