@@ -45,9 +45,9 @@ impl Drop for Running {
 
 /// Start the substituter: the upstream, policy and key from a TOML
 /// configuration file, the rest from the command line.
-fn start(work: &Path, upstream: &str, policy: &Path, key: &Path) -> Running {
-    let log = work.join("substituter.log");
-    let config = work.join("substituter.toml");
+fn start(work: &Path, name: &str, upstream: &str, policy: &Path, key: &Path) -> Running {
+    let log = work.join(format!("{name}.log"));
+    let config = work.join(format!("{name}.toml"));
     std::fs::write(
         &config,
         format!(
@@ -263,6 +263,7 @@ fn nix_substitutes_only_what_two_of_three_builders_attest() {
 
     let sub = start(
         work.path(),
+        "substituter",
         &format!("file://{}", up.display()),
         &w("policy.toml"),
         &w("sub.key"),
@@ -338,6 +339,56 @@ fn nix_substitutes_only_what_two_of_three_builders_attest() {
     assert!(stderr.contains("partial file"), "{stderr}");
     let log = std::fs::read_to_string(&sub.log).unwrap();
     assert!(log.contains("cut off: the NAR is"), "{log}");
+
+    // The same cache served over HTTP as upstream: the narinfo and the NAR
+    // come through (an http server from Python's standard library).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut http = Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--", "python3", "-m", "http.server"])
+        .args(["--bind", "127.0.0.1", "--directory"])
+        .arg(&up)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let over_http = start(
+        work.path(),
+        "over-http",
+        &format!("http://127.0.0.1:{port}"),
+        &w("policy.toml"),
+        &w("sub.key"),
+    );
+    let multi_hash = &multi[0]["/nix/store/".len()..][..32];
+    let mut body = String::new();
+    for _ in 0..100 {
+        let mut r = client
+            .get(&format!("{}/{multi_hash}.narinfo", over_http.url))
+            .call()
+            .unwrap();
+        body = r.body_mut().read_to_string().unwrap_or_default();
+        if r.status().as_u16() == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let info = provenix_protocol::narinfo::NarInfo::parse(&body).unwrap();
+    let nar = client
+        .get(&format!("{}/{}", over_http.url, info.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(nar, std::fs::read(up.join(&info.url)).unwrap());
+    drop(over_http);
+    let _ = http.kill();
+    let _ = http.wait();
 
     // b's log becomes unreachable: b counts as "no", hello loses its quorum.
     std::fs::rename(&logs[1], w("log-1.gone")).unwrap();
