@@ -5,8 +5,11 @@
 //! with the real counter, written by the agent's own LogWriter.
 //!
 //! ```text
-//! synth_log TCTI STATE_DIR LOG_DIR ENTRIES [BATCH]   (BATCH default 1000)
+//! synth_log TCTI STATE_DIR LOG_DIR ENTRIES [BATCH [CACHE_DIR]]   (BATCH default 1000)
 //! ```
+//! With CACHE_DIR (a `file://` binary cache), the first entries attest its
+//! paths as its narinfos describe them (NarHash, NarSize, References), so
+//! a substituter in front of that cache trusts them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::Path;
@@ -41,6 +44,17 @@ fn main() {
     let (tcti, state_dir, log_dir) = (&args[1], Path::new(&args[2]), Path::new(&args[3]));
     let n: u64 = args[4].parse().expect("ENTRIES");
     let batch: u64 = args.get(5).map_or(1000, |b| b.parse().expect("BATCH"));
+    let mut attest: Vec<provenix_protocol::narinfo::NarInfo> = Vec::new();
+    if let Some(cache) = args.get(6) {
+        for e in std::fs::read_dir(cache).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "narinfo") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                attest.push(provenix_protocol::narinfo::NarInfo::parse(&text).unwrap());
+            }
+        }
+        attest.sort_by(|a, b| a.store_path.cmp(&b.store_path));
+    }
 
     let mut tpm = Tpm::open(&TpmConfig {
         tcti: tcti.clone(),
@@ -101,17 +115,27 @@ fn main() {
                 drv_path: DrvPath::parse(&store_path(&format!("drv {i}"), &format!("{name}.drv")))
                     .unwrap(),
                 drv_hash: Sha256Digest::of(format!("drv hash {i}").as_bytes()),
-                outputs: vec![EntryOutput {
-                    name: "out".into(),
-                    store_path: StorePath::parse(&store_path(&format!("out {i}"), &name)).unwrap(),
-                    nar_hash: NarHash(Sha256Digest::of(format!("nar {i}").as_bytes())),
-                    nar_size: 4096 + i,
-                    references: (0..3)
-                        .map(|r| {
-                            StorePath::parse(&store_path(&format!("dep {}", i / 7 + r), "dep"))
-                                .unwrap()
-                        })
-                        .collect(),
+                outputs: vec![match attest.get(usize::try_from(i).unwrap()) {
+                    Some(info) => EntryOutput {
+                        name: "out".into(),
+                        store_path: info.store_path.clone(),
+                        nar_hash: info.nar_hash,
+                        nar_size: info.nar_size,
+                        references: info.references.iter().cloned().collect(),
+                    },
+                    None => EntryOutput {
+                        name: "out".into(),
+                        store_path: StorePath::parse(&store_path(&format!("out {i}"), &name))
+                            .unwrap(),
+                        nar_hash: NarHash(Sha256Digest::of(format!("nar {i}").as_bytes())),
+                        nar_size: 4096 + i,
+                        references: (0..3)
+                            .map(|r| {
+                                StorePath::parse(&store_path(&format!("dep {}", i / 7 + r), "dep"))
+                                    .unwrap()
+                            })
+                            .collect(),
+                    },
                 }],
                 built_locally: true,
                 build_env: BuildEnv {

@@ -509,26 +509,63 @@ fn describe(v: &Verdict) -> String {
     parts.join("; ")
 }
 
-/// Passes the upstream file through, chunk by chunk, holding the last
-/// one back: it goes out only when the decompressed NAR has the promised
-/// hash and size, so a NAR that differs never arrives whole.
+/// How much of the upstream file is read, and sent on, at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Passes the upstream file through in chunks of up to [`CHUNK`] bytes,
+/// holding the last one back: it goes out only when the decompressed NAR
+/// has the promised hash and size, so a NAR that differs never arrives
+/// whole. Reads from it are served from the chunk in hand.
 struct Tee<'t> {
     inner: Box<dyn Read + Send>,
     tx: &'t tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    /// The chunk in hand (not yet sent) and how much of it was read.
     held: Option<Bytes>,
+    pos: usize,
+}
+
+impl Tee<'_> {
+    /// Send the chunk in hand and read the next one (None at the end).
+    fn next_chunk(&mut self) -> std::io::Result<Option<()>> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut n = 0;
+        while n < CHUNK {
+            match self.inner.read(buf.get_mut(n..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        if let Some(prev) = self.held.replace(Bytes::from(buf)) {
+            self.tx
+                .blocking_send(Ok(prev))
+                .map_err(|_| std::io::Error::other("the client went away"))?;
+        }
+        self.pos = 0;
+        Ok(Some(()))
+    }
 }
 
 impl Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            let chunk = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-            if let Some(prev) = self.held.replace(chunk) {
-                self.tx
-                    .blocking_send(Ok(prev))
-                    .map_err(|_| std::io::Error::other("the client went away"))?;
-            }
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let in_hand = self.held.as_ref().map_or(0, |h| h.len() - self.pos);
+        if in_hand == 0 && self.next_chunk()?.is_none() {
+            return Ok(0);
         }
+        let Some(held) = &self.held else {
+            return Ok(0);
+        };
+        let rest = held.get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(out.len());
+        out.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(rest.get(..n).unwrap_or_default());
+        self.pos += n;
         Ok(n)
     }
 }
@@ -550,6 +587,22 @@ impl std::io::Write for NarSink {
     }
 }
 
+/// `std::io::copy` with a buffer as large as a chunk.
+fn copy(from: &mut dyn Read, to: &mut dyn std::io::Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(buf.get(..n).unwrap_or_default())?;
+        total += n as u64;
+    }
+}
+
 /// Stream `file` (in `promised.compression`) to `tx`, checking the NAR.
 fn pass_nar(
     file: Box<dyn Read + Send>,
@@ -560,6 +613,7 @@ fn pass_nar(
         inner: file,
         tx,
         held: None,
+        pos: 0,
     };
     let mut sink = NarSink {
         hasher: <sha2::Sha256 as sha2::Digest>::new(),
@@ -575,11 +629,10 @@ fn pass_nar(
             "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(&mut tee)),
             other => return Err(format!("compression {other:?} is not supported")),
         };
-        std::io::copy(&mut decoder, &mut sink)
-            .map_err(|e| format!("reading or decompressing: {e}"))?;
+        copy(&mut decoder, &mut sink).map_err(|e| format!("reading or decompressing: {e}"))?;
     }
     // Anything after the compressed stream still goes to the client.
-    std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
     let hash = NarHash(provenix_protocol::Sha256Digest(
         sha2::Digest::finalize(sink.hasher).into(),
     ));
