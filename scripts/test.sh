@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check the issues name, on a fresh Debian/Ubuntu machine as root:
 # installs the system packages it needs if missing, then fmt, clippy
-# (-D warnings), docs, the licence check, the no_std check, all tests
-# (fuzz corpora included) and, where a nightly toolchain exists, short fuzz runs.
+# (-D warnings), docs, the licence check, the no_std check, the .nix syntax
+# check, all tests (fuzz corpora included) and, where a nightly toolchain
+# exists, short fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -61,6 +62,11 @@ cargo check --locked -p provenix-measured-boot --target "$NO_STD_TARGET"
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps --quiet
+
+step "Nix files parse (the NixOS module, flake and VM tests need nixpkgs to run: README)"
+nixfiles=(flake.nix $(find images -name '*.nix' | sort))
+for f in "${nixfiles[@]}"; do nix-instantiate --parse "$f" >/dev/null; done
+echo "${#nixfiles[@]} files: ${nixfiles[*]}"
 
 step "cargo test (workspace, fuzz corpora replayed by stable tests)"
 cargo test --locked --workspace

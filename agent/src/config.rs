@@ -76,6 +76,8 @@ pub struct ConfigFile {
     pub max_connections: Option<usize>,
     /// Credential activations the service answers per minute.
     pub activations_per_minute: Option<u32>,
+    /// Serve LK's Nix `Sig:` lines at `/sig/` (default true).
+    pub serve_nix_sigs: Option<bool>,
     /// This boot's firmware event log, as served.
     pub firmware_event_log: Option<PathBuf>,
     /// Witnesses each checkpoint is submitted to.
@@ -162,6 +164,7 @@ mod tests {
             c.activations_per_minute,
             Some(crate::service::DEFAULT_ACTIVATIONS_PER_MINUTE)
         );
+        assert_eq!(c.serve_nix_sigs, Some(true));
         assert_eq!(
             c.firmware_event_log.as_deref(),
             Some(Path::new(crate::enroll::DEFAULT_EVENT_LOG))

@@ -858,10 +858,14 @@ fn run(cfg: &TpmConfig, file: &ConfigFile, command: Command) -> Result<(), Agent
                             .firmware_event_log
                             .clone()
                             .unwrap_or_else(|| PathBuf::from(DEFAULT_EVENT_LOG)),
-                        nix_key: provenix_protocol::nix_sig::NixSecretKey::from_seed(
-                            &provenix_agent::service::nix_key_name(recorder.builder()),
-                            &lk,
-                        )?,
+                        nix_key: if file.serve_nix_sigs.unwrap_or(true) {
+                            Some(provenix_protocol::nix_sig::NixSecretKey::from_seed(
+                                &provenix_agent::service::nix_key_name(recorder.builder()),
+                                &lk,
+                            )?)
+                        } else {
+                            None
+                        },
                         worker: tx.clone(),
                         activations_per_minute: file
                             .activations_per_minute

@@ -64,8 +64,8 @@ pub struct ServiceContext {
     pub spool: Spool,
     /// This boot's firmware event log.
     pub firmware_event_log: PathBuf,
-    /// LK as a Nix signing key (for `/sig`).
-    pub nix_key: NixSecretKey,
+    /// LK as a Nix signing key (for `/sig`; None: not served).
+    pub nix_key: Option<NixSecretKey>,
     /// The worker (for `/activate`).
     pub worker: Sender<Msg>,
     /// Activations allowed per minute.
@@ -357,6 +357,11 @@ impl Service {
     /// LK's Nix signature over the fields the latest entry naming the path
     /// attests.
     fn sig(&self, name: &str) -> Response<Body> {
+        let Some(nix_key) = &self.ctx.nix_key else {
+            return not_found(
+                "this builder does not serve Nix signatures (serve_nix_sigs = false)\n",
+            );
+        };
         let path = match Self::store_path(name) {
             Ok(p) => p,
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
@@ -380,7 +385,7 @@ impl Service {
             Ok(f) => f,
             Err(e) => return internal(e),
         };
-        let sig = self.ctx.nix_key.sign(fp.as_bytes());
+        let sig = nix_key.sign(fp.as_bytes());
         json(&serde_json::json!({
             "store_path": path.as_str(),
             "leaf": leaf,
@@ -388,7 +393,7 @@ impl Service {
             "nar_size": out.nar_size,
             "references": out.references.iter().map(StorePath::as_str).collect::<Vec<_>>(),
             "sig": sig.to_string(),
-            "public_key": self.ctx.nix_key.public().to_string(),
+            "public_key": nix_key.public().to_string(),
         }))
     }
 

@@ -67,6 +67,15 @@ impl Spool {
         );
         let path = self.dir.join(name);
         write_durable(&path, &job.to_bytes(), 0o600)?;
+        // The hook runs as root, the daemon maybe as its own user (the
+        // spool's owner): the job must be readable by the spool's owner.
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = std::fs::metadata(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let file = std::fs::metadata(&path).map_err(|e| io(&path, e))?;
+        if (file.uid(), file.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))
+                .map_err(|e| io(&path, e))?;
+        }
         Ok(path)
     }
 
@@ -141,4 +150,33 @@ fn count_jobs(dir: &Path) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_spooled_by_root_belongs_to_the_spools_owner() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let spool_dir = dir.path().join("spool");
+        let spool = Spool::open(&spool_dir).unwrap();
+        // Owned by the daemon's user (here nobody); the hook runs as root.
+        std::os::unix::fs::chown(&spool_dir, Some(65534), Some(65534)).unwrap();
+        let job = Job {
+            drv_path: provenix_protocol::DrvPath::parse(
+                "/nix/store/00000000000000000000000000000000-x.drv",
+            )
+            .unwrap(),
+            out_paths: Vec::new(),
+            nix_config: String::new(),
+            submitted: 0,
+        };
+        let path = spool.put(&job).unwrap();
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534));
+        assert_eq!(m.mode() & 0o777, 0o600);
+        assert_eq!(spool.list(10).unwrap().len(), 1);
+    }
 }

@@ -51,7 +51,11 @@ fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Pol
 fn real_logs_pass_and_tampering_is_refused_by_kind() {
     let mut b = Builder::new("");
     let config = b.work.path().join("agent.toml");
-    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nplain_http = true\n").unwrap();
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nplain_http = true\nserve_nix_sigs = false\n",
+    )
+    .unwrap();
     b.config = config;
     b.start_daemon(&["--batch-delay-ms", "50"]);
     let url = b.service_url();
@@ -71,6 +75,15 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
         &mut |_, _| {},
     )
     .unwrap();
+    // This builder does not serve Nix signatures (serve_nix_sigs = false).
+    let name = entries[0].entry().outputs[0]
+        .store_path
+        .base_name()
+        .to_string();
+    let mut r = client.get(&format!("{url}/sig/{name}")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let body = r.body_mut().read_to_string().unwrap();
+    assert!(body.contains("serve_nix_sigs = false"), "{body}");
     // Credential activation through the service: the TPM answers.
     let policy = one_builder_policy(&url, &over_http.builder.to_hex());
     let act = provenix_verifier::activate::activate_online(&url, &client, &policy).unwrap();
