@@ -155,9 +155,16 @@ fn free_port_pair() -> io::Result<u16> {
 impl Swtpm {
     /// Start a fresh TPM: a copy of `template`'s state.
     pub fn start(template: &Template) -> io::Result<Self> {
+        Self::from_state(&template.state_dir())
+    }
+
+    /// Start a TPM on a copy of the state in `state_dir` (its
+    /// `tpm2-00.permall`), e.g. a VM's TPM after power-off: persistent
+    /// objects and NV as the VM left them, PCRs reset.
+    pub fn from_state(state_dir: &Path) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("swtpm-").tempdir()?;
         std::fs::copy(
-            template.state_dir().join("tpm2-00.permall"),
+            state_dir.join("tpm2-00.permall"),
             dir.path().join("tpm2-00.permall"),
         )?;
         let mut s = Self {

@@ -141,23 +141,27 @@ impl ApprovedSystem {
     /// Every quoted PCR outside `exempt` (pinned, or required to show no
     /// events) must be predicted and equal; so must the system.
     pub fn mismatch(&self, boot: &Boot, exempt: &[u8]) -> Option<String> {
+        // Every PCR that differs, each with its first differing event.
+        let mut differ = Vec::new();
         for (pcr, value) in &boot.pcrs {
             if exempt.contains(pcr) {
                 continue;
             }
-            let Some(expected) = self.pcrs.get(pcr) else {
-                return Some(format!(
+            match self.pcrs.get(pcr) {
+                None => differ.push(format!(
                     "PCR {pcr} is quoted, but {} predicts no value for it",
                     self.file
-                ));
-            };
-            if expected != value {
-                return Some(format!(
-                    "PCR {pcr} is {value}, {} predicts {expected}; {}",
+                )),
+                Some(expected) if expected != value => differ.push(format!(
+                    "PCR {pcr} is {value}, {} predicts {expected}: {}",
                     self.file,
                     self.first_event_difference(boot, *pcr)
-                ));
+                )),
+                Some(_) => {}
             }
+        }
+        if !differ.is_empty() {
+            return Some(differ.join("; "));
         }
         if let Some((pcr, digest)) = self.system {
             if boot.pcrs.contains_key(&pcr) && boot.system != Some(digest) {
