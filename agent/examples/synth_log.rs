@@ -38,7 +38,7 @@ fn store_path(seed: &str, name: &str) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 5 {
-        eprintln!("usage: synth_log TCTI STATE_DIR LOG_DIR ENTRIES [BATCH]");
+        eprintln!("usage: synth_log TCTI STATE_DIR LOG_DIR ENTRIES [BATCH [CACHE_DIR]]");
         std::process::exit(2);
     }
     let (tcti, state_dir, log_dir) = (&args[1], Path::new(&args[2]), Path::new(&args[3]));
