@@ -301,6 +301,11 @@ impl Substituter {
             if let Err(why) = &admitted {
                 tracing::warn!("builder {} does not count: {why}", bp.name);
             }
+            // Entries from a sync that failed part-way were never accepted:
+            // their claims are dropped with it.
+            if result.is_err() {
+                claims.clear();
+            }
             if let (Ok(mut builders), Ok(mut paths)) = (self.builders.write(), self.paths.write()) {
                 if let Some(b) = builders.0.get_mut(i) {
                     for (path, claim) in claims {
