@@ -125,10 +125,7 @@ pub fn handler(ctx: ServiceContext) -> Handler {
         view: Mutex::new(LogView::default()),
         limit: Mutex::new(limit),
     });
-    Arc::new(move |req: Request<Incoming>, peer: SocketAddr| {
-        let svc = Arc::clone(&svc);
-        Box::pin(async move { svc.handle(req, peer).await })
-    })
+    provenix_io::handler(svc, Service::handle)
 }
 
 fn bytes(content_type: &'static str, body: Vec<u8>, cache: &'static str) -> Response<Body> {

@@ -40,7 +40,7 @@ pub mod durable;
 pub mod server;
 
 pub use client::client;
-pub use server::{full, text, Body, Handler, Server};
+pub use server::{full, handler, text, Body, Handler, Server};
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_time() -> u64 {
@@ -210,6 +210,23 @@ pub fn read_certificates(path: &Path) -> Result<Vec<rustls_pki_types::Certificat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_a_byte_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, [7u8; 10]).unwrap();
+        assert_eq!(read_bounded(&f, 10).unwrap(), vec![7u8; 10]);
+        let e = read_bounded(&f, 9).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("larger than 9 bytes"), "{e}");
+        assert_eq!(
+            read_bounded(&dir.path().join("none"), 9)
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::NotFound
+        );
+    }
 
     fn opts(addr: &str, tls: bool, plain: bool) -> ListenOptions {
         let tls = tls.then(|| TlsFiles {

@@ -75,6 +75,17 @@ pub type Handler = Arc<
         + Sync,
 >;
 
+/// A [`Handler`] that answers each request with `answer`, given a handle
+/// on the shared `state` (typically an `async fn` taking `self: Arc<Self>`).
+pub fn handler<T, F, Fut>(state: Arc<T>, answer: F) -> Handler
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>, Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    Arc::new(move |req, peer| Box::pin(answer(Arc::clone(&state), req, peer)))
+}
+
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,

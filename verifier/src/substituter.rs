@@ -411,10 +411,7 @@ impl Substituter {
 
     /// The HTTP handler.
     pub fn handler(self: Arc<Self>) -> Handler {
-        Arc::new(move |req: Request<Incoming>, peer| {
-            let s = Arc::clone(&self);
-            Box::pin(async move { s.handle(req, peer).await })
-        })
+        provenix_io::handler(self, Self::handle)
     }
 
     async fn handle(
@@ -464,11 +461,11 @@ impl Substituter {
                 "not a NAR of a narinfo this substituter served\n",
             );
         };
-        let upstream = self.upstream.clone();
-        let (tx, body) = provenix_io::server::channel_body(4);
         if head {
             return Response::new(provenix_io::full(Bytes::new()));
         }
+        let upstream = self.upstream.clone();
+        let (tx, body) = provenix_io::server::channel_body(4);
         tokio::task::spawn_blocking(move || {
             let outcome = match upstream.open(&path) {
                 Ok(Some(r)) => pass_nar(r, &promised, &tx),

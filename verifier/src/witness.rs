@@ -188,10 +188,7 @@ impl Witness {
 
     /// The HTTP handler: `POST /add-checkpoint`.
     pub fn handler(self: Arc<Self>) -> Handler {
-        Arc::new(move |req: Request<Incoming>, peer| {
-            let w = Arc::clone(&self);
-            Box::pin(async move { w.handle(req, peer).await })
-        })
+        provenix_io::handler(self, Self::handle)
     }
 
     async fn handle(
