@@ -208,25 +208,36 @@ pub(crate) fn serve_until_stopped(
     })
 }
 
-fn new_key_file<const T: u8>(
-    name: &str,
+/// Write a new secret key to `path` (mode 0600, never over an existing
+/// file): `render` makes the key from a fresh random seed and gives it back
+/// with the file's text.
+fn new_secret_file<K>(
     path: &std::path::Path,
-) -> anyhow::Result<provenix_protocol::note::SignerKey<T>> {
+    render: impl FnOnce(&[u8; 32]) -> anyhow::Result<(K, String)>,
+) -> anyhow::Result<K> {
     if path.exists() {
         anyhow::bail!("{} exists; not overwriting a key", path.display());
     }
     let mut seed = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-    let signer = provenix_protocol::note::SignerKey::<T>::new(
-        provenix_protocol::note::KeyName::new(name).context("--name")?,
-        ed25519_dalek::SigningKey::from_bytes(&seed),
-    );
-    provenix_io::durable::write_durable(
-        path,
-        format!("{}\n", signer.to_signer_key_string()).as_bytes(),
-        0o600,
-    )?;
-    Ok(signer)
+    let (key, text) = render(&seed)?;
+    provenix_io::durable::write_durable(path, format!("{text}\n").as_bytes(), 0o600)?;
+    Ok(key)
+}
+
+/// A new note signer key (witness, auditor) named `name`, written to `path`.
+fn new_key_file<const T: u8>(
+    name: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<provenix_protocol::note::SignerKey<T>> {
+    new_secret_file(path, |seed| {
+        let signer = provenix_protocol::note::SignerKey::<T>::new(
+            provenix_protocol::note::KeyName::new(name).context("--name")?,
+            ed25519_dalek::SigningKey::from_bytes(seed),
+        );
+        let text = signer.to_signer_key_string();
+        Ok((signer, text))
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

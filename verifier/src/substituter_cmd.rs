@@ -77,17 +77,11 @@ struct ServeArgs {
 
 pub(crate) fn run(args: SubstituterArgs) -> anyhow::Result<ExitCode> {
     if let Some(InitCommand::Init { name, key }) = args.init {
-        if key.exists() {
-            anyhow::bail!("{} exists; not overwriting a key", key.display());
-        }
-        let mut seed = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
-        let secret = NixSecretKey::from_seed(&name, &seed).context("--name")?;
-        provenix_io::durable::write_durable(
-            &key,
-            format!("{}\n", secret.to_file_string()).as_bytes(),
-            0o600,
-        )?;
+        let secret = crate::new_secret_file(&key, |seed| {
+            let secret = NixSecretKey::from_seed(&name, seed).context("--name")?;
+            let text = secret.to_file_string();
+            Ok((secret, text))
+        })?;
         println!("{}", secret.public());
         return Ok(ExitCode::SUCCESS);
     }
