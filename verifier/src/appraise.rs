@@ -304,6 +304,20 @@ struct Bound {
     system: Option<Sha256Digest>,
 }
 
+/// What an enrollment record names: its AK, the builder (the AK's Name)
+/// and the seal set as a SHA-256 selection.
+fn enrolled(e: &Enrollment) -> Result<(Public, BuilderId, PcrSelectionList)> {
+    let ak = Public::from_bytes(&e.ak_public).map_err(|er| malformed("AK", er))?;
+    let builder = ak.builder_id().map_err(|er| malformed("AK", er))?;
+    let pcrs = e
+        .seal_pcrs
+        .iter()
+        .map(|p| PcrIndex::new(*p))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|er| malformed("seal set", er))?;
+    Ok((ak, builder, PcrSelectionList::single(HashAlg::Sha256, pcrs)))
+}
+
 /// The AK's attributes: restricted signing key, fixed to this TPM, made
 /// inside it, with a SHA-256-or-better scheme.
 fn check_ak(ak: &Public) -> Result<()> {
@@ -702,16 +716,8 @@ impl Walk {
                         "an enrollment record that is not the log's first record",
                     ));
                 }
-                let ak = Public::from_bytes(&e.ak_public).map_err(|er| malformed("AK", er))?;
+                let (ak, builder, seal) = enrolled(&e)?;
                 check_ak(&ak)?;
-                let builder = ak.builder_id().map_err(|er| malformed("AK", er))?;
-                let pcrs = e
-                    .seal_pcrs
-                    .iter()
-                    .map(|p| PcrIndex::new(*p))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|er| malformed("seal set", er))?;
-                let seal = PcrSelectionList::single(HashAlg::Sha256, pcrs);
                 let mut clock = Clocks::new(self.clock);
                 let (lk, _, _) = check_binding(&ak, "LK", &e.log_key, &seal, &mut clock)?;
                 let (sk, pcr_digest, firmware) =
@@ -1027,23 +1033,14 @@ impl Appraiser {
             &hex_decode(&s.enrollment, MAX_SAVED_ENROLLMENT).map_err(|e| bad(&e))?,
         )
         .map_err(|e| bad(&e))?;
-        let ak = Public::from_bytes(&e.ak_public).map_err(|e| bad(&e))?;
-        let builder = ak.builder_id().map_err(|e| bad(&e))?;
-        let pcrs = e
-            .seal_pcrs
-            .iter()
-            .map(|p| PcrIndex::new(*p))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| bad(&e))?;
+        let (ak, builder, seal) = enrolled(&e)?;
         let key = |h: &str| {
             hex_decode_array::<32>(h)
                 .map_err(|e| bad(&e))
                 .and_then(|k| VerifyingKey::from_bytes(&k).map_err(|e| bad(&e)))
         };
         let walk = Walk {
-            lk: Some(key(&provenix_protocol::encoding::hex_encode(
-                &e.log_key.public_key,
-            ))?),
+            lk: Some(VerifyingKey::from_bytes(&e.log_key.public_key).map_err(|e| bad(&e))?),
             sk: Some(Bound {
                 key: key(&s.sk)?,
                 pcr_digest: Digest::new(&hex_decode(&s.sk_pcr_digest, 64).map_err(|e| bad(&e))?)
@@ -1096,7 +1093,7 @@ impl Appraiser {
             tree,
             builder: Some(builder),
             ak: Some(ak),
-            seal: Some(PcrSelectionList::single(HashAlg::Sha256, pcrs)),
+            seal: Some(seal),
             enrollment: Some(Box::new(e)),
         };
         Ok(Self {

@@ -57,12 +57,7 @@ impl LogSource {
         };
         match self {
             Self::Dir(d) => {
-                let p = d.join(path);
-                let meta = std::fs::metadata(&p).map_err(|e| err(e.to_string()))?;
-                if meta.len() > MAX_FETCH {
-                    return Err(err(format!("larger than {MAX_FETCH} bytes")));
-                }
-                std::fs::read(&p).map_err(|e| err(e.to_string()))
+                provenix_io::read_bounded(&d.join(path), MAX_FETCH).map_err(|e| err(e.to_string()))
             }
             Self::Http(base, client) => {
                 let mut r = client
