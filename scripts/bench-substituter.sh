@@ -43,9 +43,8 @@ done
 BIG=${PATHS[0]}
 HASH=$(basename "$BIG" | cut -c1-32)
 
-provision_swtpm "$W/tpm"
 PORT=$(free_port_pair)
-start_swtpm "$W/tpm/state" "$PORT"; PIDS+=("$SWTPM_PID")
+SWTPM_PID=
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # serve DIR PORT [BYTES_PER_SECOND]: a static HTTP server (Python's
 # http.server), sending at most BYTES_PER_SECOND per connection if given.
@@ -92,6 +91,22 @@ median_nar() {
     python3 -c 'import statistics,sys; print(statistics.median(float(l) for l in sys.stdin))'
 }
 
+# substituter UPSTREAM_PORT LOG: start `provenix substituter` in front of
+# that upstream with this round's policy and key; set SUB_URL once both
+# answer.
+substituter() {
+  setpriv --pdeathsig KILL -- target/release/provenix substituter --listen 127.0.0.1:0 --plain-http \
+    --upstream "http://127.0.0.1:$1" --policy "$W/policy-$COMP.toml" --key "$W/sub-$COMP.key" \
+    2>"$2" & PIDS+=($!)
+  SUB_URL=
+  for _ in $(seq 200); do
+    SUB_URL=$(sed -n 's|.*substituting at \(http://[^/]*\)/.*|\1|p' "$2" | head -n1)
+    [ -n "$SUB_URL" ] && curl -fsS -o /dev/null "http://127.0.0.1:$1/nix-cache-info" 2>/dev/null && return
+    sleep 0.05
+  done
+  cat "$2"; exit 1
+}
+
 for COMP in zstd none; do
   UP=$W/up-$COMP
   nix --extra-experimental-features nix-command copy --store "$W/store" \
@@ -99,7 +114,7 @@ for COMP in zstd none; do
   N=$(ls "$UP"/*.narinfo | wc -l)
   rm -rf "$W/agent" "$W/log-$COMP"
   # A fresh TPM state per log: enrollment makes the AK and the counter.
-  kill "$SWTPM_PID"; wait "$SWTPM_PID" 2>/dev/null || true
+  if [ -n "$SWTPM_PID" ]; then kill "$SWTPM_PID"; wait "$SWTPM_PID" 2>/dev/null || true; fi
   provision_swtpm "$W/tpm"; start_swtpm "$W/tpm/state" "$PORT"; PIDS+=("$SWTPM_PID")
   target/release/examples/synth_log "swtpm:host=127.0.0.1,port=$PORT" "$W/agent" "$W/log-$COMP" "$N" 1000 "$UP" >/dev/null
   AK=$(head -n1 "$W/log-$COMP/checkpoint" | sed 's|^provenix/||')
@@ -118,16 +133,7 @@ POLICY
   target/release/provenix substituter init --name bench --key "$W/sub-$COMP.key" >/dev/null 2>&1 || true
   UPORT=$(port); serve "$UP" "$UPORT"
   SLOW=$(port); serve "$UP" "$SLOW" $((RATE_MBIT * 1000 * 1000 / 8))
-  setpriv --pdeathsig KILL -- target/release/provenix substituter --listen 127.0.0.1:0 --plain-http \
-    --upstream "http://127.0.0.1:$UPORT" --policy "$W/policy-$COMP.toml" --key "$W/sub-$COMP.key" \
-    2>"$W/sub-$COMP.log" & PIDS+=($!)
-  SURL=
-  for _ in $(seq 200); do
-    SURL=$(sed -n 's|.*substituting at \(http://[^/]*\)/.*|\1|p' "$W/sub-$COMP.log" | head -n1)
-    [ -n "$SURL" ] && curl -fsS -o /dev/null "http://127.0.0.1:$UPORT/nix-cache-info" 2>/dev/null && break
-    sleep 0.05
-  done
-  [ -n "$SURL" ] || { cat "$W/sub-$COMP.log"; exit 1; }
+  substituter "$UPORT" "$W/sub-$COMP.log"; SURL=$SUB_URL
   curl -fsS "$SURL/$HASH.narinfo" > "$W/narinfo-$COMP" || { cat "$W/sub-$COMP.log"; exit 1; }
   URL=$(sed -n 's/^URL: //p' "$W/narinfo-$COMP")
   UP_NARINFO=$(median_get "http://127.0.0.1:$UPORT/$HASH.narinfo")
@@ -135,14 +141,7 @@ POLICY
   UP_NAR=$(median_nar "http://127.0.0.1:$UPORT/$URL")
   SUB_NAR=$(median_nar "$SURL/$URL")
   # The same through a second substituter whose upstream sends at RATE_MBIT.
-  setpriv --pdeathsig KILL -- target/release/provenix substituter --listen 127.0.0.1:0 --plain-http \
-    --upstream "http://127.0.0.1:$SLOW" --policy "$W/policy-$COMP.toml" --key "$W/sub-$COMP.key" \
-    2>"$W/slow-$COMP.log" & PIDS+=($!)
-  SLOWURL=
-  for _ in $(seq 200); do
-    SLOWURL=$(sed -n 's|.*substituting at \(http://[^/]*\)/.*|\1|p' "$W/slow-$COMP.log" | head -n1)
-    [ -n "$SLOWURL" ] && break; sleep 0.05
-  done
+  substituter "$SLOW" "$W/slow-$COMP.log"; SLOWURL=$SUB_URL
   curl -fsS -o /dev/null "$SLOWURL/$HASH.narinfo"
   UP_SLOW=$(median_nar "http://127.0.0.1:$SLOW/$URL")
   SUB_SLOW=$(median_nar "$SLOWURL/$URL")

@@ -27,26 +27,6 @@ fn appraise_dir(dir: &Path, seen: Option<Seen>) -> Result<Appraisal, AppraisalEr
     r
 }
 
-/// A policy for one builder on swtpm template 0 (its local CA trusted,
-/// software TPMs allowed, activation skipped).
-fn one_builder_policy(log: &str, ak_hex: &str) -> provenix_verifier::policy::Policy {
-    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
-    let mut p = provenix_verifier::policy::Policy::parse(
-        &format!(
-            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
-             danger_any_system = true\n\
-             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n[[builder]]\nname = \"a\"\n\
-             log = \"{log}\"\nak_name = \"{ak_hex}\"\n",
-            tpl.root_ca_cert().display(),
-            tpl.issuer_cert().display(),
-        ),
-        "test",
-    )
-    .unwrap();
-    p.read_certificates(Path::new("/")).unwrap();
-    p
-}
-
 #[test]
 fn real_logs_pass_and_tampering_is_refused_by_kind() {
     let mut b = Builder::new("");
@@ -85,7 +65,11 @@ fn real_logs_pass_and_tampering_is_refused_by_kind() {
     let body = r.body_mut().read_to_string().unwrap();
     assert!(body.contains("serve_nix_sigs = false"), "{body}");
     // Credential activation through the service: the TPM answers.
-    let policy = one_builder_policy(&url, &over_http.builder.to_hex());
+    let policy = common::policy_for(
+        &url,
+        &over_http.builder.to_hex(),
+        "danger_any_system = true",
+    );
     let act = provenix_verifier::activate::activate_online(&url, &client, &policy).unwrap();
     assert_eq!(act.builder, over_http.builder);
     b.kill_daemon();
@@ -478,7 +462,7 @@ fn a_logged_pcr_12_override_replays_but_the_policy_refuses_it() {
     let a = appraise_dir(&b.log(), None).unwrap();
     assert_eq!(a.events_per_pcr().get(&12), Some(&1));
     // The policy (default: no events on 12 and 13) does not admit it.
-    let mut p = one_builder_policy("/x", &a.builder.to_hex());
+    let mut p = common::policy_for("/x", &a.builder.to_hex(), "danger_any_system = true");
     let why = p.admit(&a, provenix_io::unix_time(), None).unwrap_err();
     assert!(
         matches!(why, AdmitError::PcrEvents { pcr: 12, count: 1 }),

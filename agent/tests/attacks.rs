@@ -326,27 +326,6 @@ fn auditor() -> provenix_protocol::note::NoteSigningKey {
     )
 }
 
-/// A policy for the builder whose log is `log` (swtpm template 0, its CA
-/// trusted, activation skipped) with these extra lines.
-fn policy_for(log: &Path, ak: &provenix_protocol::BuilderId, extra: &str) -> Policy {
-    let tpl = provenix_swtpm_tests::Template::shared(0).unwrap();
-    let mut p = Policy::parse(
-        &format!(
-            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
-             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n{extra}\n[[builder]]\n\
-             name = \"a\"\nlog = \"{}\"\nak_name = \"{}\"\n",
-            tpl.root_ca_cert().display(),
-            tpl.issuer_cert().display(),
-            log.display(),
-            ak.to_hex(),
-        ),
-        "test",
-    )
-    .unwrap();
-    p.read_certificates(Path::new("/")).unwrap();
-    p
-}
-
 #[test]
 fn unapproved_systems_and_changed_pinned_pcrs() {
     let mut b = builder_with_entries();
@@ -375,9 +354,9 @@ fn unapproved_systems_and_changed_pinned_pcrs() {
     let log = b.log();
     let policy = |files: &[&Path], pins: &str| {
         let list: Vec<String> = files.iter().map(|f| format!("{f:?}")).collect();
-        policy_for(
-            &log,
-            &a.builder,
+        common::policy_for(
+            log.to_str().unwrap(),
+            &a.builder.to_hex(),
             &format!(
                 "approved_systems = [{}]\npin_pcrs = {pins}",
                 list.join(", ")
@@ -517,9 +496,9 @@ fn a_forked_log_is_caught_by_consistency_and_witnesses() {
         Err(AddError::Inconsistent(_)) => {}
         other => panic!("{other:?}"),
     }
-    let p = policy_for(
-        &b.log(),
-        &a.builder,
+    let p = common::policy_for(
+        b.log().to_str().unwrap(),
+        &a.builder.to_hex(),
         &format!(
             "danger_any_system = true\nwitnesses = [\"{}\"]\nmin_witnesses = 1",
             witness_key.verifier_key()
@@ -755,9 +734,9 @@ fn forged_firmware_logs() {
     let edited = appraise_dir(&edited_data).unwrap();
     assert_eq!(edited.boots, honest.boots);
     let policy = |pins: &str| {
-        policy_for(
-            &b.log(),
-            &honest.builder,
+        common::policy_for(
+            b.log().to_str().unwrap(),
+            &honest.builder.to_hex(),
             &format!("danger_any_system = true\npin_pcrs = {pins}"),
         )
     };

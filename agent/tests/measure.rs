@@ -212,21 +212,30 @@ fn measure_from_content_detects_changes_and_extends_the_system_pcr() {
     // Extended into PCR 14 of an swtpm: PCR = SHA-256(0^32 || system digest).
     let swtpm = Swtpm::start(Template::shared(0).unwrap()).unwrap();
     let state = tmp.path().join("agent-state");
-    let e = agent(&[
-        "--tcti",
-        &swtpm.tcti(),
-        "--insecure-allow-swtpm",
-        "measure",
-        "--root",
-        r,
-        "--registration",
-        g,
-        "--insecure-test-toplevel",
-        &top,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--json",
-    ]);
+    // `measure` on this TPM into `state`, as the initrd runs it each boot.
+    let measure = |tcti: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provenix-agent"))
+            .args([
+                "--tcti",
+                tcti,
+                "--insecure-allow-swtpm",
+                "measure",
+                "--root",
+                r,
+            ])
+            .args(["--registration", g, "--insecure-test-toplevel", &top])
+            .args(["--state-dir", state.to_str().unwrap(), "--json"])
+            .env("TSS2_LOG", "all+none")
+            .output()
+            .unwrap()
+    };
+    let out = measure(&swtpm.tcti());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["extended_pcr"], 14);
     // The agent's CEL-JSON log holds the event a verifier replays.
     let cel = std::fs::read(state.join("cel.log")).unwrap();
@@ -244,27 +253,6 @@ fn measure_from_content_detects_changes_and_extends_the_system_pcr() {
     assert_eq!(pcr[0], Sha256Digest::of_parts(&[&[0u8; 32], &digest.0]).0);
     drop(tpm);
 
-    let measure = |tcti: &str| {
-        let args = vec![
-            "--tcti",
-            tcti,
-            "--insecure-allow-swtpm",
-            "measure",
-            "--root",
-            r,
-            "--registration",
-            g,
-            "--insecure-test-toplevel",
-            &top,
-            "--state-dir",
-            state.to_str().unwrap(),
-        ];
-        std::process::Command::new(env!("CARGO_BIN_EXE_provenix-agent"))
-            .args(&args)
-            .env("TSS2_LOG", "all+none")
-            .output()
-            .unwrap()
-    };
     let records = || {
         provenix_measured_boot::CelLog::parse(&std::fs::read(state.join("cel.log")).unwrap())
             .unwrap()

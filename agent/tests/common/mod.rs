@@ -356,6 +356,30 @@ impl Builder {
     }
 }
 
+/// A policy for one builder (named "a", log `log`, AK Name `ak_hex`) on
+/// swtpm template 0: its local CA trusted, software TPMs allowed,
+/// activation skipped; `extra` adds lines.
+pub(crate) fn policy_for(
+    log: &str,
+    ak_hex: &str,
+    extra: &str,
+) -> provenix_verifier::policy::Policy {
+    let tpl = Template::shared(0).unwrap();
+    let mut p = provenix_verifier::policy::Policy::parse(
+        &format!(
+            "insecure_allow_swtpm = true\nquorum = 1\ndanger_skip_credential_activation = true\n\
+             ek_roots = [\"{}\"]\nek_intermediates = [\"{}\"]\n{extra}\n[[builder]]\n\
+             name = \"a\"\nlog = \"{log}\"\nak_name = \"{ak_hex}\"\n",
+            tpl.root_ca_cert().display(),
+            tpl.issuer_cert().display(),
+        ),
+        "test",
+    )
+    .unwrap();
+    p.read_certificates(Path::new("/")).unwrap();
+    p
+}
+
 /// Copy a directory tree (a log to tamper with), without lock files.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     for e in walk(from) {
