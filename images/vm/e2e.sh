@@ -60,7 +60,7 @@ printf '%s\n' "$greeting" >"$out/greeting"
 tree=$out/tree
 mkdir -p "$tree/provenix" "$tree/etc/provenix-vm.d" "$tree/sysroot"
 objcopy --strip-debug "$agent" "$tree/provenix/provenix-agent"
-tcti=$(ldconfig -p | awk '/libtss2-tcti-device.so.0 /{print $NF; exit}')
+tcti=$(ldconfig -p | awk '!found && /libtss2-tcti-device.so.0 /{print $NF; found = 1}')  # no early exit: ldconfig would get SIGPIPE
 [ -n "$tcti" ] || die "no libtss2-tcti-device.so.0 (apt-get install libtss2-dev)"
 libs() { ldd "$1" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'; }
 for lib in $( (libs "$agent"; libs "$tcti"; echo "$tcti") | sort -u); do
@@ -80,7 +80,7 @@ mkdir -p "$out/guest"
 sed -n '/^=== PROVENIX-AGENT-BEGIN/,/^=== PROVENIX-AGENT-END/p' "$out/serial.log" |
   tr -d '\r' | grep -v '^===' | base64 -d | tar xzf - -C "$out/guest"
 grep -q '^=== PROVENIX-AGENT-OK' "$out/serial.log" || {
-  sed -n '/PROVENIX-AGENT-ERROR/,$p' "$out/serial.log" | tr -d '\r' | head -n 40 >&2
+  sed -n '/PROVENIX-AGENT-ERROR/,$p' "$out/serial.log" | tr -d '\r' | sed -n '1,40p' >&2
   die "the agent failed in the guest"
 }
 say "guest records in $out/guest: $(ls "$out/guest")"
