@@ -15,6 +15,7 @@
 //! | T9 an AK that is not restricted | `an_unrestricted_ak` |
 //! | T9 a software key dressed as an AK next to a real EK certificate | `a_software_key_posing_as_the_ak_fails_activation` |
 //! | T10 malformed bundles of every kind | `malformed_logs_are_refused_and_nothing_is_written` |
+//! | T12 a substituter shown a log that fails after some entries | `a_substituter_forgets_what_a_failed_sync_showed_it` |
 //!
 //! Elsewhere: forged entry signatures, replayed quotes, rewritten logs and
 //! a PCR 12 override (agent/tests/appraise.rs); swtpm evidence under a
@@ -889,4 +890,73 @@ fn activation_by_files_through_the_cli() {
     let loaded = Policy::load(&w("policy.toml")).unwrap();
     assert_eq!(loaded.activations.len(), 1);
     assert_eq!(loaded.activations[0].builder, a.builder_id().unwrap());
+}
+
+#[test]
+fn a_substituter_forgets_what_a_failed_sync_showed_it() {
+    use provenix_verifier::substituter::{Substituter, Upstream};
+    let b = builder_with_entries();
+    let like = common::entries(&b.log())[0].clone();
+    let work = tempfile::tempdir().unwrap();
+    let (log, pristine) = (work.path().join("log"), work.path().join("pristine"));
+    common::copy_dir(&b.log(), &log);
+    common::copy_dir(&b.log(), &pristine);
+    let ak = like.entry().builder.to_hex();
+    let client = provenix_io::client(None, std::time::Duration::from_secs(10)).unwrap();
+    let sub = Substituter::new(
+        common::policy_for(log.to_str().unwrap(), &ak, "danger_any_system = true"),
+        Upstream::Dir(work.path().join("upstream")),
+        provenix_protocol::nix_sig::NixSecretKey::from_seed("sub.test", &[1; 32]).unwrap(),
+        &client,
+        None,
+        std::time::Duration::ZERO,
+        40,
+    )
+    .unwrap();
+    sub.sync().unwrap();
+    let known = &like.entry().outputs[0].store_path;
+    assert!(sub.verdict(known).unwrap().trusted.is_some());
+
+    // The log shown next has a real entry for a new path, but a checkpoint
+    // that does not verify: the sync fails after reading the entry.
+    let unseen =
+        provenix_protocol::StorePath::parse("/nix/store/00000000000000000000000000000000-unseen")
+            .unwrap();
+    {
+        let mut a = Attacker::on(&b, &log);
+        let e = a.entry(&like, &|e| e.outputs[0].store_path = unseen.clone());
+        let signed = e.sign(&a.keys.sk).unwrap();
+        a.append(signed.to_leaves(), true);
+    }
+    let cp_path = log.join("checkpoint");
+    let note = provenix_protocol::note::Note::parse(&std::fs::read(&cp_path).unwrap()).unwrap();
+    let cp = provenix_protocol::note::Checkpoint::parse_body(note.text()).unwrap();
+    let other = provenix_protocol::note::NoteSigningKey::new(
+        provenix_protocol::note::KeyName::new(&cp.origin).unwrap(),
+        ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+    );
+    std::fs::write(&cp_path, cp.sign(&other).unwrap().render()).unwrap();
+    sub.sync().unwrap();
+    let v = sub.verdict(known).unwrap();
+    assert!(
+        v.trusted.is_none(),
+        "the builder does not count while its log fails"
+    );
+    assert!(
+        v.missing[0].1.contains("log not accepted"),
+        "{:?}",
+        v.missing
+    );
+
+    // The accepted log again: what the failed sync read never counts.
+    std::fs::remove_dir_all(&log).unwrap();
+    common::copy_dir(&pristine, &log);
+    sub.sync().unwrap();
+    assert!(sub.verdict(known).unwrap().trusted.is_some());
+    let v = sub.verdict(&unseen).unwrap();
+    assert!(v.trusted.is_none(), "{v:?}");
+    assert_eq!(
+        v.missing,
+        vec![("a".to_string(), "no entry for the path".to_string())]
+    );
 }
